@@ -1,0 +1,79 @@
+"""Broker URLs (mqtt://user:pass@host:port) and the one way we build paho clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEndpoint:
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in logs
+
+    def __str__(self) -> str:
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerEndpoint:
+    parts = urlsplit(url)
+    if parts.scheme not in {"mqtt", "mqtts", "tcp"}:
+        raise ValueError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
+    if not parts.hostname:
+        raise ValueError(f"broker URL {url!r} has no host")
+    tls = parts.scheme == "mqtts"
+    return BrokerEndpoint(
+        host=parts.hostname,
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def make_client(
+    endpoint: BrokerEndpoint,
+    client_id: str,
+    *,
+    persistent: bool = False,
+    manual_ack: bool = False,
+    will: tuple[str, bytes] | None = None,
+) -> mqtt.Client:
+    """A paho client for MQTT 3.1.1 (the embedded broker speaks 3.1.1; Mosquitto both).
+
+    persistent=True keeps the session on the broker (clean_session off), so QoS 1 messages
+    sent while we are away are delivered when we reconnect.
+    """
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=not persistent,
+        protocol=mqtt.MQTTv311,
+        manual_ack=manual_ack,
+    )
+    if endpoint.username:
+        client.username_pw_set(endpoint.username, endpoint.password)
+    if endpoint.tls:
+        client.tls_set()
+    if will is not None:
+        client.will_set(will[0], will[1], qos=1, retain=True)
+    client.reconnect_delay_set(min_delay=1, max_delay=15)
+    # Unlimited queue while disconnected; the outbox, not paho, is our durable buffer.
+    client.max_queued_messages_set(0)
+    return client
+
+
+def with_credentials(
+    endpoint: BrokerEndpoint, username: str | None, password: str | None
+) -> BrokerEndpoint:
+    if not username:
+        return endpoint
+    return BrokerEndpoint(endpoint.host, endpoint.port, endpoint.tls, username, password)

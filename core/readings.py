@@ -1,0 +1,80 @@
+"""Normalized readings, device events and rejections: the values every stage passes on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+Value = float | bool | str
+
+
+class Quality(StrEnum):
+    GOOD = "good"
+    # Device clock was implausible, so the gateway's receive time was used instead.
+    RESTAMPED = "restamped"
+
+
+class RejectReason(StrEnum):
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    OVERSIZE = "oversize"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    NOT_FINITE = "not_finite"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_TIMESTAMP = "bad_timestamp"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_TOPIC = "unknown_topic"
+    BAD_FRAME = "bad_frame"
+    BAD_CHECKSUM = "bad_checksum"
+    WRONG_ADDRESS = "wrong_address"
+    ERROR_REPLY = "error_reply"
+    TIMEOUT = "timeout"
+    OUTBOX_FULL = "outbox_full"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    """One measurement the gateway accepted; immutable from here to every sink."""
+
+    reading_id: str  # idempotency key: sinks upsert on it, so replays never double
+    device_id: str
+    metric: str
+    value: Value
+    unit: str | None
+    measured_at: datetime  # UTC, aware
+    received_at: datetime
+    seq: int | None = None  # the device's own message counter, when it has one
+    quality: Quality = Quality.GOOD
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceEvent:
+    """A discrete thing a device reported (door forced, card denied), not a measurement."""
+
+    event_id: str
+    device_id: str
+    kind: str
+    measured_at: datetime
+    received_at: datetime
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejection:
+    """Why a message was not accepted; counted and logged, never raised past a stage."""
+
+    reason: RejectReason
+    detail: str
+    source: str
+    raw: bytes = b""
+
+
+def reading_key(device_id: str, metric: str, measured_at: datetime, seq: int | None) -> str:
+    """Stable identity of a reading: the same device message always yields the same key."""
+    stamp = int(measured_at.timestamp() * 1000)
+    if seq is not None:
+        return f"{device_id}/{metric}/{stamp}/{seq}"
+    return f"{device_id}/{metric}/{stamp}"

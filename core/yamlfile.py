@@ -1,0 +1,88 @@
+"""Load YAML keeping line numbers, so config errors name file, line and field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+Path_ = tuple[str | int, ...]
+
+
+class ConfigError(ValueError):
+    """A config or profile file is wrong; the message lists every problem with its line."""
+
+    def __init__(self, file: str, problems: Sequence[str]) -> None:
+        self.file = file
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{file}:{p}" for p in self.problems))
+
+
+class ConfigErrors(ValueError):
+    """Several files were wrong; raised after all were read, so one run names them all."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            out[key] = _construct(value_node, (*path, str(key)), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
+    # Scalars: let the safe loader resolve the tag (int, float, bool, null, str).
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
+    lines: dict[Path_, int] = {}
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        raise ConfigError(file, [f"{line}: YAML syntax: {getattr(exc, 'problem', exc)}"]) from exc
+    if node is None:
+        raise ConfigError(file, ["1: file is empty"])
+    return _construct(node, (), lines), lines
+
+
+def validation_problems(exc: ValidationError, lines: dict[Path_, int]) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+        # Discriminated unions add the tag to loc; walk back to the deepest known line.
+        line = 0
+        for cut in range(len(loc), -1, -1):
+            if loc[:cut] in lines:
+                line = lines[loc[:cut]]
+                break
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        problems.append(f"{line}: {field}: {err['msg']}")
+    return problems
+
+
+def parse_model(model: type[M], text: str, file: str) -> M:
+    data, lines = load_yaml(text, file)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(file, validation_problems(exc, lines)) from exc
+
+
+def load_model(model: type[M], path: Path) -> M:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"0: cannot read: {exc.strerror}"]) from exc
+    return parse_model(model, text, str(path))

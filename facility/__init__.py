@@ -1,0 +1,1 @@
+"""The `facility` command: one entry point for demo, gateway, server, sim and tools."""

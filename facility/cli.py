@@ -1,0 +1,208 @@
+"""The `facility` command. Each subcommand imports its side lazily (gateway and server are
+separate deployments; neither needs the other installed to start)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from facility.demo import run_demo
+
+    run_demo(
+        port=args.port,
+        mqtt_port=args.mqtt_port,
+        data_dir=Path(args.data_dir),
+        open_browser=not args.no_browser,
+        demo_password=args.demo_password,
+    )
+    return 0
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def _cmd_gateway(_args: argparse.Namespace) -> int:
+    from gateway.app import build_gateway
+    from gateway.settings import GatewaySettings
+
+    gateway = build_gateway(GatewaySettings())
+    gateway.start()
+    _wait_for_signal()
+    gateway.stop()
+    return 0
+
+
+def _cmd_server(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import ServerSettings
+
+    settings = ServerSettings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from core.mqtturl import parse_broker_url
+    from firmware_sim.faults import DOOR_FAULTS, FRIDGE_FAULTS, METER_FAULTS
+
+    broker = parse_broker_url(args.broker)
+    if args.sim_command == "run":
+        from core.profiles import load_profiles
+        from core.site import load_site
+        from firmware_sim.runner import SimOptions, SimRunner
+
+        profiles = load_profiles()
+        site = load_site(Path(args.site), profiles)
+        runner = SimRunner(
+            site,
+            profiles,
+            broker,
+            SimOptions(time_scale=args.time_scale, report_every_s=args.report_every),
+        )
+        runner.start()
+        _wait_for_signal()
+        runner.stop()
+        return 0
+    from firmware_sim.runner import send_command
+
+    if args.sim_command == "fault":
+        known = FRIDGE_FAULTS | DOOR_FAULTS | METER_FAULTS
+        if args.fault not in known:
+            print(
+                f"error: unknown fault {args.fault!r}; known: {', '.join(sorted(known))}",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        send_command(broker, args.device_id, args.fault)
+        print(f"sent fault {args.fault} to {args.device_id} via {broker}")
+    else:
+        send_command(broker, args.device_id, None, clear=True)
+        print(f"cleared faults of {args.device_id} via {broker}")
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from gateway.decode_tools import decode_hex
+    from gateway.sources.serial.errors import FrameError
+
+    try:
+        result = decode_hex(args.protocol, args.hex)
+    except (FrameError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from core.profiles import DEFAULT_PROFILES_DIR, load_profiles
+    from core.ruleset import load_class_rules
+    from core.site import load_site
+    from core.yamlfile import ConfigError, ConfigErrors
+
+    profiles_dir = Path(args.profiles or DEFAULT_PROFILES_DIR)
+    try:
+        profiles = load_profiles(profiles_dir)
+        load_class_rules(profiles_dir / "classes")
+        for site_file in args.site or []:
+            load_site(Path(site_file), profiles)
+    except (ConfigError, ConfigErrors) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(
+        f"ok: {len(profiles)} profiles in {profiles_dir}"
+        + (f", {len(args.site)} site file(s)" if args.site else "")
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facility", description=__doc__)
+    p.add_argument("--log-level", default=os.environ.get("FACILITY_LOG_LEVEL", "info"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run everything on embedded defaults (127.0.0.1)")
+    d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--mqtt-port", type=int, default=1884)
+    d.add_argument("--data-dir", default="data/demo")
+    d.add_argument("--no-browser", action="store_true")
+    d.add_argument("--demo-password", default="demo")
+    d.set_defaults(func=_cmd_demo)
+
+    g = sub.add_parser("gateway", help="run a gateway (settings: FACILITY_GATEWAY_* env)")
+    g.set_defaults(func=_cmd_gateway)
+
+    s = sub.add_parser("server", help="run the server (settings: FACILITY_SERVER_* env)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=_cmd_server)
+
+    sim = sub.add_parser("sim", help="simulated devices: run them, or send fault commands")
+    sim.add_argument("--broker", default="mqtt://127.0.0.1:1884")
+    simsub = sim.add_subparsers(dest="sim_command", required=True)
+    f = simsub.add_parser("fault", help="start a fault on a simulated device")
+    f.add_argument("device_id")
+    f.add_argument("fault")
+    f.add_argument("--broker", default=argparse.SUPPRESS)
+    c = simsub.add_parser("clear", help="end every fault of a simulated device")
+    c.add_argument("device_id")
+    c.add_argument("--broker", default=argparse.SUPPRESS)
+    r = simsub.add_parser("run", help="run the site's simulated MQTT devices")
+    r.add_argument(
+        "--site",
+        default=str(Path(__file__).resolve().parent.parent / "sites" / "demo" / "site.yaml"),
+    )
+    r.add_argument("--time-scale", type=float, default=1.0)
+    r.add_argument("--report-every", type=float, default=60.0)
+    r.add_argument("--broker", default=argparse.SUPPRESS)
+    sim.set_defaults(func=_cmd_sim)
+
+    dec = sub.add_parser("decode", help="decode a serial frame given as hex")
+    dec.add_argument("protocol", choices=["dlt645", "modbus"])
+    dec.add_argument("hex")
+    dec.set_defaults(func=_cmd_decode)
+
+    pr = sub.add_parser("profiles", help="device profile tools")
+    prsub = pr.add_subparsers(dest="profiles_command", required=True)
+    chk = prsub.add_parser("check", help="validate profiles (and site files)")
+    chk.add_argument("profiles", nargs="?", help="profiles folder (default: shipped)")
+    chk.add_argument("--site", action="append", help="a site file to check too")
+    pr.set_defaults(func=_cmd_profiles)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _logging(args.log_level)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

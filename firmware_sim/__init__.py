@@ -1,0 +1,1 @@
+"""Simulated device firmware over the real transports, with injectable faults."""

@@ -1,0 +1,1 @@
+"""Device models: each steps its physics and says what it would publish."""

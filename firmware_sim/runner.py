@@ -1,0 +1,185 @@
+"""Runs the site's simulated MQTT devices against a broker and obeys fault commands."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+
+from core.clock import Clock, SystemClock
+from core.mqtturl import BrokerEndpoint, make_client
+from core.profiles import DeviceClass, MqttTransport, Profile
+from core.site import SiteConfig
+from core.wire import TOPIC_ROOT, sim_command_topic
+from firmware_sim.devices.door import DoorController
+from firmware_sim.devices.fridge import CHILLED, FREEZER, SAMPLE, Fridge
+from firmware_sim.faults import UnknownFault
+
+log = logging.getLogger(__name__)
+
+FRIDGE_PARAMS = {
+    DeviceClass.CHILLED_FRIDGE: CHILLED,
+    DeviceClass.FREEZER: FREEZER,
+    DeviceClass.SAMPLE_FRIDGE: SAMPLE,
+}
+
+
+@dataclass
+class _Sim:
+    device_id: str
+    topic: str
+    model: Fridge | DoorController
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    time_scale: float = 1.0  # simulated seconds per real second (fridge physics)
+    report_every_s: float = 60.0  # fridge report interval, real seconds
+    door_heartbeat_s: float = 60.0
+    held_alarm_s: float = 60.0
+    tick_s: float = 1.0
+    seed: int | None = None
+
+
+class SimRunner:
+    def __init__(
+        self,
+        site: SiteConfig,
+        profiles: dict[str, Profile],
+        broker: BrokerEndpoint,
+        options: SimOptions = SimOptions(),
+        clock: Clock | None = None,
+    ) -> None:
+        self.site = site
+        self.options = options
+        self.clock = clock or SystemClock()
+        self._broker = broker
+        self._rng = random.Random(options.seed)
+        self._sims: dict[str, _Sim] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        for device in site.devices:
+            profile = profiles[device.profile]
+            if not isinstance(profile.transport, MqttTransport):
+                continue
+            topic = profile.transport.topic.format(site=site.site, address=device.transport_address)
+            cls = device.device_class or profile.device_class
+            rng = random.Random(self._rng.random())
+            model: Fridge | DoorController
+            if cls in FRIDGE_PARAMS:
+                model = Fridge(device.id, FRIDGE_PARAMS[cls], rng)
+            elif cls is DeviceClass.DORM_DOOR:
+                model = DoorController(device.id, rng, held_alarm_s=options.held_alarm_s)
+            else:
+                continue
+            self._sims[device.id] = _Sim(device.id, topic, model)
+        self._client = make_client(
+            broker, f"facility-sim-{site.site}-{self._rng.randrange(1 << 30)}"
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+
+    @property
+    def device_ids(self) -> list[str]:
+        return sorted(self._sims)
+
+    def start(self) -> None:
+        self._client.connect_async(self._broker.host, self._broker.port, keepalive=30)
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="sim", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not reason.is_failure:
+            client.subscribe(f"{TOPIC_ROOT}/sim/+/command", qos=1)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        device_id = msg.topic.split("/")[-2]
+        try:
+            command = orjson.loads(msg.payload)
+            self.command(device_id, command.get("fault"), clear=bool(command.get("clear")))
+        except (orjson.JSONDecodeError, AttributeError, UnknownFault, KeyError) as exc:
+            log.warning("sim command for %s ignored: %s", device_id, exc)
+
+    def command(self, device_id: str, fault: str | None, *, clear: bool = False) -> None:
+        with self._lock:
+            sim = self._sims.get(device_id)
+            if sim is None:
+                raise KeyError(f"no simulated MQTT device {device_id!r}")
+            if clear:
+                sim.model.clear()
+                log.info("sim %s: faults cleared", device_id)
+            elif fault:
+                sim.model.set_fault(fault)
+                log.info("sim %s: fault %s", device_id, fault)
+
+    def _publish(self, sim: _Sim, body: dict[str, Any]) -> None:
+        self._client.publish(sim.topic, orjson.dumps(body), qos=1)
+
+    def _run(self) -> None:
+        opts = self.options
+        since_report = opts.report_every_s  # report at once on start
+        since_heartbeat = opts.door_heartbeat_s
+        while not self._stop.wait(opts.tick_s):
+            now = self.clock.now()
+            local = now.astimezone(self.site.tz)
+            ts_ms = int(now.timestamp() * 1000)
+            since_report += opts.tick_s
+            since_heartbeat += opts.tick_s
+            report = since_report >= opts.report_every_s
+            heartbeat = since_heartbeat >= opts.door_heartbeat_s
+            with self._lock:
+                for sim in self._sims.values():
+                    if isinstance(sim.model, Fridge):
+                        sim.model.step(opts.tick_s * opts.time_scale, 6 <= local.hour < 20)
+                        if report:
+                            sim.seq += 1
+                            body = sim.model.payload(sim.seq, ts_ms)
+                            if body is not None:
+                                self._publish(sim, body)
+                    else:
+                        sim.model.step(opts.tick_s, local)
+                        msgs = sim.model.messages(sim.seq + 1, ts_ms, heartbeat)
+                        sim.seq += len(msgs)
+                        for body in msgs:
+                            self._publish(sim, body)
+            if report:
+                since_report = 0.0
+            if heartbeat:
+                since_heartbeat = 0.0
+
+
+def send_command(
+    broker: BrokerEndpoint,
+    device_id: str,
+    fault: str | None,
+    clear: bool = False,
+    timeout: float = 10.0,
+) -> None:
+    """What `facility sim fault|clear` does: one QoS 1 command on the device's topic."""
+    client = make_client(broker, f"facility-sim-cli-{random.randrange(1 << 30)}")
+    client.connect(broker.host, broker.port, keepalive=10)
+    client.loop_start()
+    try:
+        body = {"clear": True} if clear else {"fault": fault}
+        info = client.publish(sim_command_topic(device_id), orjson.dumps(body), qos=1)
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            raise TimeoutError(f"broker {broker} did not acknowledge the command")
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -1,0 +1,223 @@
+"""Gateway wiring: sources -> decode -> durable outbox -> one worker per sink. No logic here
+beyond moving items between stages; see decode/, outbox/ and sinks/ for what each does."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from typing import Any
+
+import orjson
+
+from core.mqtturl import parse_broker_url, with_credentials
+from core.profiles import load_profiles
+from core.readings import Rejection, RejectReason
+from core.site import load_site
+from core.wire import encode_event, encode_reading
+from gateway.decode.json_payload import Decoded, JsonDecoder
+from gateway.decode.match import TopicMatcher
+from gateway.metrics import GatewayMetrics
+from gateway.outbox.outbox import Outbox, OutboxFull
+from gateway.settings import GatewaySettings
+from gateway.sinks.base import Sink, SinkError
+from gateway.sinks.sql_ts import SqlTimeSeriesSink
+from gateway.sinks.uplink_mqtt import UplinkSink
+from gateway.sources.mqtt import MqttSource
+from gateway.sources.raw import RawMessage
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.metrics = GatewayMetrics()
+        self.profiles = load_profiles(settings.profiles_dir)
+        self.site = load_site(settings.site_file, self.profiles)
+        self.matcher = TopicMatcher(self.site, self.profiles, settings.gateway_id)
+        self.decoder = JsonDecoder()
+        self._queue: queue.SimpleQueue[RawMessage] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._threads: list[threading.Thread] = []
+
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        device_ep = with_credentials(
+            parse_broker_url(settings.device_broker), settings.mqtt_username, password
+        )
+        uplink_ep = with_credentials(
+            parse_broker_url(settings.uplink_broker or settings.device_broker),
+            settings.mqtt_username,
+            password,
+        )
+        devices = [d.id for d in self.site.devices if d.gateway == settings.gateway_id]
+        self.uplink = UplinkSink(uplink_ep, settings.gateway_id, devices)
+        self.sinks: list[Sink] = [self.uplink]
+        if settings.tsdb == "sql":
+            self.sinks.insert(0, SqlTimeSeriesSink(settings.sql_url(), settings.gateway_id))
+        self.outbox = Outbox(
+            settings.data_dir / "outbox.db",
+            [s.name for s in self.sinks],
+            max_pending=settings.outbox_max_pending,
+        )
+        self.source = MqttSource(
+            device_ep, f"facility-gw-{settings.gateway_id}", self.matcher.subscriptions, self._queue
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self.uplink.start()
+        for sink in self.sinks:
+            self._spawn(f"sink-{sink.name}", self._sink_loop, sink)
+        self._spawn("ingest", self._ingest_loop)
+        self.source.start()
+        if self.settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(
+                self.settings.metrics_port,
+                self.settings.metrics_host,
+                registry=self.metrics.registry,
+            )
+        log.info(
+            "gateway %s started: %d devices, sinks %s",
+            self.settings.gateway_id,
+            len(self.matcher.devices),
+            [s.name for s in self.sinks],
+        )
+
+    def stop(self) -> None:
+        self.source.stop()
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        for t in self._threads:
+            t.join(timeout=10)
+        for sink in self.sinks:
+            sink.close()
+        self.outbox.close()
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=f"gw-{name}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    # -- ingest: raw -> decoded -> outbox -> ack -----------------------------------------
+    def _drain(self) -> list[RawMessage]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < self.settings.batch_max:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def decode(self, msg: RawMessage) -> Decoded:
+        route = self.matcher.route(msg.topic)
+        if route is None:
+            pattern = self.matcher.pattern_for(msg.topic)
+            reason = RejectReason.UNKNOWN_DEVICE if pattern else RejectReason.UNKNOWN_TOPIC
+            what = (
+                f"no device of this site publishes on {msg.topic!r} "
+                f"(looks like profile {pattern.profile.profile})"
+                if pattern
+                else f"topic {msg.topic!r} matches no device profile"
+            )
+            return Decoded(
+                rejections=[
+                    Rejection(reason=reason, detail=what, source=msg.topic, raw=msg.payload[:512])
+                ]
+            )
+        return self.decoder.decode(
+            device_id=route.device.id,
+            profile=route.profile,
+            topic=msg.topic,
+            payload=msg.payload,
+            received_at=msg.received_at,
+        )
+
+    def _ingest_loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self._drain()
+            if batch:
+                self.ingest(batch)
+
+    def ingest(self, batch: list[RawMessage]) -> None:
+        items: list[tuple[str, bytes]] = []
+        n_readings = n_events = 0
+        for msg in batch:
+            self.metrics.received.labels("mqtt").inc()
+            decoded = self.decode(msg)
+            for rej in decoded.rejections:
+                self.record_rejection(rej)
+            for r in decoded.readings:
+                items.append(("r", orjson.dumps(encode_reading(r))))
+                if r.quality != "good":
+                    self.metrics.restamped.inc()
+            for e in decoded.events:
+                items.append(("e", orjson.dumps(encode_event(e))))
+            n_readings += len(decoded.readings)
+            n_events += len(decoded.events)
+        try:
+            self.outbox.append(items)
+        except OutboxFull as exc:
+            # Refuse new data rather than delete what we hold; acked so the broker does not
+            # redeliver the same overflow forever.
+            for msg in batch:
+                self.record_rejection(
+                    Rejection(reason=RejectReason.OUTBOX_FULL, detail=str(exc), source=msg.topic)
+                )
+        else:
+            self.metrics.accepted.inc(n_readings)
+            self.metrics.events.inc(n_events)
+            with self._wake:
+                self._wake.notify_all()
+        for msg in batch:
+            self.source.ack(msg)
+        self.metrics.outbox_fill.set(self.outbox.fill_ratio())
+
+    def record_rejection(self, rej: Rejection) -> None:
+        self.metrics.rejected.labels(rej.reason.value).inc()
+        log.warning("rejected %s from %s: %s", rej.reason.value, rej.source, rej.detail)
+
+    # -- sinks: outbox cursor -> sink ----------------------------------------------------
+    def _sink_loop(self, sink: Sink) -> None:
+        backoff = 0.5
+        last_prune = time.monotonic()
+        while not self._stop.is_set():
+            items = self.outbox.read(sink.name, 1000)
+            self.metrics.outbox_pending.labels(sink.name).set(self.outbox.pending(sink.name))
+            if not items:
+                with self._wake:
+                    self._wake.wait(timeout=0.5)
+                continue
+            readings = [orjson.loads(i.body) for i in items if i.kind == "r"]
+            events = [orjson.loads(i.body) for i in items if i.kind == "e"]
+            started = time.perf_counter()
+            try:
+                sink.write(readings, events, items[0].pos, items[-1].pos)
+            except SinkError as exc:
+                self.metrics.sink_errors.labels(sink.name).inc()
+                log.warning("sink %s: %s; retrying in %.1f s", sink.name, exc, backoff)
+                # Full jitter keeps many gateways from hammering a recovering store together.
+                self._stop.wait(random.uniform(0, backoff))
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 0.5
+            self.metrics.sink_latency.labels(sink.name).observe(time.perf_counter() - started)
+            self.metrics.sink_items.labels(sink.name).inc(len(items))
+            self.outbox.commit(sink.name, items[-1].pos)
+            if time.monotonic() - last_prune > 5:
+                self.outbox.prune()
+                last_prune = time.monotonic()
+
+
+def build_gateway(settings: GatewaySettings) -> Gateway:
+    return Gateway(settings)

@@ -1,0 +1,1 @@
+"""Raw message + device profile -> readings, events or rejections; no I/O."""

@@ -1,0 +1,62 @@
+"""Which device (and so which profile) an MQTT topic belongs to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.profiles import MqttTransport, Profile
+from core.site import DeviceConfig, SiteConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    device: DeviceConfig
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPattern:
+    profile: Profile
+    regex: re.Pattern[str]
+    subscription: str  # the same template as an MQTT wildcard subscription
+
+
+class TopicMatcher:
+    """Exact topic -> device map for the site's devices, plus profile patterns for unknowns."""
+
+    def __init__(self, site: SiteConfig, profiles: dict[str, Profile], gateway_id: str) -> None:
+        self._routes: dict[str, Route] = {}
+        self._patterns: list[TopicPattern] = []
+        used: set[str] = set()
+        for device in site.devices:
+            profile = profiles[device.profile]
+            if device.gateway != gateway_id or not isinstance(profile.transport, MqttTransport):
+                continue
+            topic = profile.transport.topic.format(site=site.site, address=device.transport_address)
+            self._routes[topic] = Route(device, profile)
+            used.add(profile.profile)
+        for name in sorted(used):
+            profile = profiles[name]
+            assert isinstance(profile.transport, MqttTransport)
+            template = profile.transport.topic.replace("{site}", site.site)
+            parts = re.split(r"({address})", template)
+            regex = "".join("([^/]+)" if p == "{address}" else re.escape(p) for p in parts)
+            self._patterns.append(
+                TopicPattern(profile, re.compile(f"^{regex}$"), template.replace("{address}", "+"))
+            )
+
+    def route(self, topic: str) -> Route | None:
+        return self._routes.get(topic)
+
+    def pattern_for(self, topic: str) -> TopicPattern | None:
+        """The profile whose topic shape this is, for naming an unknown device."""
+        return next((p for p in self._patterns if p.regex.match(topic)), None)
+
+    @property
+    def subscriptions(self) -> list[str]:
+        return [p.subscription for p in self._patterns]
+
+    @property
+    def devices(self) -> list[DeviceConfig]:
+        return [r.device for r in self._routes.values()]

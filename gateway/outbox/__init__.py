@@ -1,0 +1,1 @@
+"""Durable on-disk outbox between decoding and the sinks."""

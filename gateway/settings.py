@@ -1,0 +1,52 @@
+"""Gateway settings from environment (FACILITY_GATEWAY_*) with embedded-demo defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.profiles import DEFAULT_PROFILES_DIR
+
+REPO_ROOT = DEFAULT_PROFILES_DIR.parent
+
+
+class SerialBus(BaseSettings):
+    """One RS-485 port; exactly one poller (bus master) runs per port."""
+
+    name: str
+    port: str  # /dev/ttyUSB0, or a pty path in the demo
+    inter_frame_ms: float | None = None  # default: 3.5 character times at the baud rate
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACILITY_GATEWAY_", env_nested_delimiter="__")
+
+    gateway_id: str = Field(default="gw-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    site_file: Path = REPO_ROOT / "sites" / "demo" / "site.yaml"
+    profiles_dir: Path = DEFAULT_PROFILES_DIR
+    data_dir: Path = Path("data") / "gateway"
+
+    device_broker: str = "mqtt://127.0.0.1:1883"
+    uplink_broker: str | None = None  # default: the device broker
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None  # per-gateway credentials in production
+
+    tsdb: Literal["sql", "influx", "none"] = "sql"
+    tsdb_url: str | None = None  # sql: SQLAlchemy URL (default SQLite in data_dir)
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_token: SecretStr = SecretStr("")
+    influx_org: str = "campus"
+    influx_bucket: str = "facility"
+
+    outbox_max_pending: int = Field(default=2_000_000, gt=0)
+    batch_max: int = Field(default=2000, gt=0)
+    metrics_port: int = 0  # Prometheus exporter on 127.0.0.1; 0 = off
+    metrics_host: str = "127.0.0.1"
+
+    serial_buses: list[SerialBus] = Field(default_factory=list)
+
+    def sql_url(self) -> str:
+        return self.tsdb_url or f"sqlite:///{self.data_dir / 'timeseries.db'}"

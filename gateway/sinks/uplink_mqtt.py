@@ -1,0 +1,93 @@
+"""Uplink sink: batches to the server over MQTT QoS 1; a batch counts once the broker acks it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+
+from core.clock import utcnow
+from core.mqtturl import BrokerEndpoint, make_client
+from core.wire import GatewayStatus, data_topic, encode_batch, encode_status, status_topic
+from gateway.sinks.base import SinkError
+
+log = logging.getLogger(__name__)
+
+
+class UplinkSink:
+    """Also carries the gateway's health: retained status, and `offline` as its last will."""
+
+    def __init__(
+        self,
+        endpoint: BrokerEndpoint,
+        gateway_id: str,
+        devices: list[str],
+        name: str = "uplink",
+        publish_timeout: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.gateway_id = gateway_id
+        self._endpoint = endpoint
+        self._devices = devices
+        self._timeout = publish_timeout
+        self._connected = threading.Event()
+        will = encode_status(GatewayStatus(gateway_id=gateway_id, state="offline"))
+        self._client = make_client(
+            endpoint, f"facility-gw-{gateway_id}-uplink", will=(status_topic(gateway_id), will)
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+
+    def start(self) -> None:
+        self._client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
+        self._client.loop_start()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("uplink broker %s refused connection: %s", self._endpoint, reason)
+            return
+        self._connected.set()
+        self.publish_status("online")
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._connected.clear()
+        log.warning("uplink broker %s disconnected: %s", self._endpoint, reason)
+
+    def publish_status(
+        self, state: Literal["online", "offline"], offline_devices: list[str] | None = None
+    ) -> None:
+        status = GatewayStatus(
+            gateway_id=self.gateway_id,
+            state=state,
+            at=utcnow(),
+            devices=self._devices,
+            offline_devices=offline_devices or [],
+        )
+        self._client.publish(
+            status_topic(self.gateway_id), encode_status(status), qos=1, retain=True
+        )
+
+    def write(
+        self, readings: list[dict[str, Any]], events: list[dict[str, Any]], first: int, last: int
+    ) -> None:
+        if not self._connected.is_set():
+            raise SinkError(f"uplink broker {self._endpoint} not connected")
+        payload = encode_batch(self.gateway_id, first, last, readings, events)
+        info = self._client.publish(data_topic(self.gateway_id), payload, qos=1)
+        try:
+            info.wait_for_publish(self._timeout)
+        except (ValueError, RuntimeError) as exc:
+            raise SinkError(f"uplink publish failed: {exc}") from exc
+        if not info.is_published():
+            raise SinkError(f"uplink broker did not acknowledge within {self._timeout:g} s")
+
+    def close(self) -> None:
+        self.publish_status("offline")
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,1 @@
+"""Transports that bring raw bytes in; nothing here decodes."""

@@ -1,0 +1,1 @@
+"""Server: uplink in, live state, rules -> alerts -> work orders, REST API and web UI."""

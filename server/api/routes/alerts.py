@@ -1,0 +1,90 @@
+"""Alerts: list by state, detail with history, acknowledge, resolve."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import select
+
+from server.alerts import service
+from server.alerts.model import Alert
+from server.alerts.schemas import AlertAction, AlertDetail, AlertOut
+from server.api.deps import Ctx, SessionDep, ViewerDep
+from server.auth.scope import can_see
+from server.notifications.stream import LiveEvent
+from server.rules.store import forget_active
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+
+@router.get("")
+def list_alerts(
+    session: SessionDep,
+    viewer: ViewerDep,
+    state: Literal["active", "acknowledged", "resolved"] | None = None,
+    device_id: str | None = None,
+    limit: int = 500,
+) -> list[AlertOut]:
+    q = select(Alert).order_by(Alert.raised_at.desc()).limit(min(limit, 5000))
+    if state:
+        q = q.where(Alert.state == state)
+    if device_id:
+        q = q.where(Alert.device_id == device_id)
+    return [
+        AlertOut.model_validate(a)
+        for a in session.scalars(q)
+        if can_see(viewer, building=a.building, device_class=a.device_class)
+    ]
+
+
+def _visible(session: SessionDep, viewer: ViewerDep, alert_id: int) -> Alert:
+    a = session.get(Alert, alert_id)
+    if a is None or not can_see(viewer, building=a.building, device_class=a.device_class):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
+    return a
+
+
+@router.get("/{alert_id}")
+def get_alert(session: SessionDep, viewer: ViewerDep, alert_id: int) -> AlertDetail:
+    return AlertDetail.model_validate(_visible(session, viewer, alert_id))
+
+
+def _act(
+    ctx: Ctx,
+    session: SessionDep,
+    viewer: ViewerDep,
+    alert_id: int,
+    body: AlertAction | None,
+    action: Literal["ack", "resolve"],
+) -> AlertOut:
+    a = _visible(session, viewer, alert_id)
+    comment = body.comment if body else ""
+    try:
+        if action == "ack":
+            service.acknowledge(a, actor=viewer.username, at=ctx.clock.now(), comment=comment)
+        else:
+            service.resolve(a, actor=viewer.username, at=ctx.clock.now(), comment=comment)
+            forget_active(session, a.device_id, a.rule)
+    except service.AlertStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    session.commit()
+    out = AlertOut.model_validate(a)
+    ctx.broadcaster.publish(
+        LiveEvent("alert", out.model_dump(mode="json"), a.building, a.device_class)
+    )
+    return out
+
+
+@router.post("/{alert_id}/ack")
+def ack(
+    ctx: Ctx, session: SessionDep, viewer: ViewerDep, alert_id: int, body: AlertAction | None = None
+) -> AlertOut:
+    return _act(ctx, session, viewer, alert_id, body, "ack")
+
+
+@router.post("/{alert_id}/resolve")
+def resolve(
+    ctx: Ctx, session: SessionDep, viewer: ViewerDep, alert_id: int, body: AlertAction | None = None
+) -> AlertOut:
+    return _act(ctx, session, viewer, alert_id, body, "resolve")

@@ -1,0 +1,159 @@
+"""Devices with live state, and their history from the time-series store."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from server.alerts.model import Alert
+from server.api.deps import Ctx, SessionDep, ViewerDep
+from server.auth.model import Role
+from server.auth.scope import can_see
+from server.history.reader import HistoryUnavailable
+from server.ingest.model import Device
+
+router = APIRouter(prefix="/api/devices", tags=["devices"])
+
+
+def _device_out(ctx: Ctx, d: Device, active: list[dict[str, Any]]) -> dict[str, Any]:
+    cfg = ctx.site.device(d.id)
+    gaps = d.seq_gaps
+    completeness = None
+    if d.received:
+        completeness = round(100.0 * d.received / (d.received + gaps), 2)
+    return {
+        "id": d.id,
+        "device_class": d.device_class,
+        "profile": d.profile,
+        "building": d.building,
+        "location": d.location,
+        "room": d.room,
+        "gateway_id": d.gateway_id,
+        "online": d.online,
+        "last_seen": d.last_seen.isoformat() if d.last_seen else None,
+        "status": "online" if d.online else ("no_data_yet" if d.last_seen is None else "offline"),
+        "values": {
+            k: {
+                "value": v["v"],
+                "unit": v.get("u"),
+                "at": datetime.fromtimestamp(v["t"] / 1000).astimezone().isoformat(),
+            }
+            for k, v in d.values.items()
+        },
+        "active_alerts": active,
+        "received": d.received,
+        "gaps": gaps,
+        "completeness_pct": completeness,
+        "transport": ctx.profiles[d.profile].transport.kind if cfg else None,
+    }
+
+
+@router.get("")
+def list_devices(ctx: Ctx, session: SessionDep, viewer: ViewerDep) -> list[dict[str, Any]]:
+    devices = [
+        d
+        for d in session.scalars(select(Device).order_by(Device.id))
+        if can_see(viewer, building=d.building, device_class=d.device_class)
+    ]
+    open_alerts: dict[str, list[dict[str, Any]]] = {}
+    for a in session.scalars(select(Alert).where(Alert.open_key.is_not(None))):
+        open_alerts.setdefault(a.device_id, []).append(
+            {
+                "id": a.id,
+                "rule": a.rule,
+                "severity": a.severity,
+                "state": a.state,
+                "raised_at": a.raised_at.isoformat(),
+                "condition_unknown": a.condition_unknown,
+            }
+        )
+    return [_device_out(ctx, d, open_alerts.get(d.id, [])) for d in devices]
+
+
+def _visible_device(session: SessionDep, viewer: ViewerDep, device_id: str) -> Device:
+    d = session.get(Device, device_id)
+    if d is None or not can_see(viewer, building=d.building, device_class=d.device_class):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r}")
+    return d
+
+
+@router.get("/{device_id}")
+def get_device(ctx: Ctx, session: SessionDep, viewer: ViewerDep, device_id: str) -> dict[str, Any]:
+    d = _visible_device(session, viewer, device_id)
+    active = [
+        {
+            "id": a.id,
+            "rule": a.rule,
+            "severity": a.severity,
+            "state": a.state,
+            "raised_at": a.raised_at.isoformat(),
+        }
+        for a in session.scalars(
+            select(Alert).where(Alert.device_id == d.id, Alert.open_key.is_not(None))
+        )
+    ]
+    return _device_out(ctx, d, active)
+
+
+@router.get("/{device_id}/readings")
+def readings(
+    ctx: Ctx,
+    session: SessionDep,
+    viewer: ViewerDep,
+    device_id: str,
+    metric: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = Query(default=10000, ge=1, le=100000),
+) -> dict[str, Any]:
+    _visible_device(session, viewer, device_id)
+    end = end or ctx.clock.now()
+    start = start or end - timedelta(hours=24)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "start and end need a time zone, e.g. 2026-11-25T08:00:00Z",
+        )
+    if start > end:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start is after end")
+    try:
+        points = ctx.history.read(device_id, metric, start, end, limit)
+    except HistoryUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"time-series store unavailable: {exc}"
+        ) from exc
+    return {
+        "device_id": device_id,
+        "metric": metric,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "points": [
+            {"metric": p.metric, "ts": p.ts.isoformat(), "value": p.value, "unit": p.unit}
+            for p in points
+        ],
+    }
+
+
+class MaintenanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: datetime | None  # None ends the maintenance window now
+    comment: str = Field(default="", max_length=2000)
+
+
+@router.post("/{device_id}/maintenance")
+def declare_maintenance(
+    ctx: Ctx, session: SessionDep, viewer: ViewerDep, device_id: str, body: MaintenanceIn
+) -> dict[str, Any]:
+    """Declared maintenance: the device's rules raise nothing until `until`."""
+    if viewer.role not in (Role.ADMIN, Role.MAINTENANCE):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only maintenance declares maintenance")
+    _visible_device(session, viewer, device_id)
+    if body.until is not None and body.until.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "until needs a time zone")
+    ctx.processor.declare_maintenance(session, device_id, body.until, viewer.username, body.comment)
+    session.commit()
+    return {"device_id": device_id, "maintenance_until": body.until, "by": viewer.username}

@@ -1,0 +1,106 @@
+"""create_app(settings): builds the whole server; nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
+
+from core.clock import Clock, SystemClock
+from core.mqtturl import parse_broker_url, with_credentials
+from core.profiles import load_profiles
+from core.ruleset import load_class_rules
+from core.site import load_site
+from server.api.routes import alerts, auth, devices, kpis, public, stream, work_orders
+from server.auth.users import ensure_demo_users
+from server.context import ServerContext
+from server.db.engine import make_engine, migrate, session_factory
+from server.history.reader import SqlHistory
+from server.ingest.consumer import UplinkConsumer
+from server.ingest.processor import Processor
+from server.notifications.stream import Broadcaster
+from server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).resolve().parent / "web"
+
+
+def build_context(settings: ServerSettings, clock: Clock | None = None) -> ServerContext:
+    clock = clock or SystemClock()
+    engine = make_engine(settings.db_url())
+    migrate(engine)
+    sessions = session_factory(engine)
+    profiles = load_profiles(settings.profiles_dir)
+    site = load_site(settings.site_file, profiles)
+    class_rules = load_class_rules(settings.profiles_dir / "classes")
+    broadcaster = Broadcaster()
+    processor = Processor(sessions, site, profiles, class_rules, broadcaster)
+    processor.sync_devices()
+    if settings.demo:
+        with sessions.begin() as s:
+            ensure_demo_users(s, settings.demo_password.get_secret_value())
+    history = SqlHistory(make_engine(settings.ts_url()))
+    return ServerContext(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        site=site,
+        profiles=profiles,
+        class_rules=class_rules,
+        broadcaster=broadcaster,
+        processor=processor,
+        history=history,
+        registry=CollectorRegistry(),
+    )
+
+
+def create_app(
+    settings: ServerSettings, *, clock: Clock | None = None, consume: bool = True
+) -> FastAPI:
+    ctx = build_context(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if consume:
+            password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+            endpoint = with_credentials(
+                parse_broker_url(settings.broker), settings.mqtt_username, password
+            )
+            ctx.consumer = UplinkConsumer(
+                endpoint,
+                settings.mqtt_client_id,
+                ctx.processor,
+                ctx.clock,
+                settings.tick_seconds,
+                ctx.registry,
+            )
+            ctx.consumer.start()
+        try:
+            yield
+        finally:
+            if ctx.consumer is not None:
+                ctx.consumer.stop()
+            ctx.engine.dispose()
+
+    app = FastAPI(title="Campus Facility Monitor", version="0.1.0", lifespan=lifespan)
+    app.state.ctx = ctx
+    for module in (public, auth, devices, alerts, work_orders, kpis, stream):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> FileResponse:
+        return FileResponse(WEB / "public.html")
+
+    @app.get("/app", include_in_schema=False)
+    def web_app() -> FileResponse:
+        return FileResponse(WEB / "app.html")
+
+    return app

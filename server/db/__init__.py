@@ -1,0 +1,1 @@
+"""Relational store: engine, models, migrations."""

@@ -1,0 +1,20 @@
+"""Every mapped model, imported once so Base.metadata is complete (Alembic, create_all)."""
+
+from server.alerts.model import Alert, AlertEvent
+from server.auth.model import User
+from server.db.base import Base
+from server.ingest.model import Device, Gateway
+from server.rules.store import RuleStateRow
+from server.work_orders.model import WorkOrder, WorkOrderEvent
+
+__all__ = [
+    "Alert",
+    "AlertEvent",
+    "Base",
+    "Device",
+    "Gateway",
+    "RuleStateRow",
+    "User",
+    "WorkOrder",
+    "WorkOrderEvent",
+]

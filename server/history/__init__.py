@@ -1,0 +1,1 @@
+"""History reads from the time-series store."""

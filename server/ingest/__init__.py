@@ -1,0 +1,1 @@
+"""Uplink consumer and live device state."""

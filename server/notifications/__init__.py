@@ -1,0 +1,1 @@
+"""Live event fan-out (SSE) and notification channels."""

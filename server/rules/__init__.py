@@ -1,0 +1,1 @@
+"""Rule evaluation: pure engine, persisted state."""

@@ -1,0 +1,1 @@
+"""Work-order lifecycle and service commitments (SLA)."""

@@ -1,0 +1,129 @@
+"""The README's demo, as a user runs it: `facility demo`, then `facility sim fault|clear`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import wait_until
+from tests.live_server import free_port
+
+pytestmark = pytest.mark.e2e
+FACILITY = [sys.executable, "-m", "facility.cli"]
+FRIDGE = "canteen-fridge-01"
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    port, mqtt_port = free_port(), free_port()
+    log = (tmp_path / "demo.log").open("w")
+    proc = subprocess.Popen(
+        [
+            *FACILITY,
+            "demo",
+            "--no-browser",
+            "--port",
+            str(port),
+            "--mqtt-port",
+            str(mqtt_port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError("demo exited:\n" + (tmp_path / "demo.log").read_text())
+            try:
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, 60, "the demo's /healthz")
+        yield url, f"mqtt://127.0.0.1:{mqtt_port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def sim(broker: str, *args: str) -> None:
+    out = subprocess.run(
+        [*FACILITY, "sim", *args, "--broker", broker],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.timeout(480)  # real-time demo physics: about 2-3 min
+def test_demo_fault_and_clear(demo: tuple[str, str]) -> None:
+    url, broker = demo
+    text = httpx.get(f"{url}/").text
+    assert "service commitments" in text
+    r = httpx.post(f"{url}/api/auth/token", data={"username": "maint", "password": "demo"})
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert httpx.get(f"{url}/api/devices").status_code == 401
+
+    def get(path: str) -> Any:
+        return httpx.get(f"{url}{path}", headers=headers, timeout=10).json()
+
+    ids = {d["id"] for d in get("/api/devices")}
+    assert {
+        FRIDGE,
+        "canteen-sample-01",
+        "dorm-b-door-04",
+        "meter-elec-01",
+        "meter-water-01",
+    } <= ids and len(ids) == 18
+    wait_until(
+        lambda: next(d for d in get("/api/devices") if d["id"] == FRIDGE)["online"],
+        30,
+        "fridge online",
+    )
+
+    bad = subprocess.run(
+        [*FACILITY, "sim", "fault", FRIDGE, "melting", "--broker", broker],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert bad.returncode == 2 and "unknown fault 'melting'" in bad.stderr
+
+    sim(broker, "fault", FRIDGE, "compressor_failure")
+
+    def fridge_alerts() -> list[dict[str, Any]]:
+        return [a for a in get("/api/alerts?state=active") if a["device_id"] == FRIDGE]
+
+    alerts = wait_until(fridge_alerts, 180, "an active alert for the fridge")
+    orders = wait_until(
+        lambda: [w for w in get("/api/work-orders") if w["device_id"] == FRIDGE],
+        30,
+        "an automatic work order",
+    )
+    assert orders[0]["source"] == "auto" and orders[0]["category"] == "refrigeration"
+    assert orders[0]["alert_id"] in {a["id"] for a in alerts}
+
+    sim(broker, "clear", FRIDGE)
+    wait_until(lambda: not fridge_alerts(), 240, "the alerts resolved once back under clear")
+    mine = [a for a in get("/api/alerts?state=resolved") if a["device_id"] == FRIDGE]
+    assert mine and all(a["resolved_by"] == "system" for a in mine)
