@@ -142,6 +142,39 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from core.profiles import DEFAULT_PROFILES_DIR
+    from core.yamlfile import ConfigError, ConfigErrors
+    from server.rules.replay import ReplayError, read_records, replay
+
+    try:
+        items = read_records(Path(args.replay))
+        alerts = replay(
+            items,
+            site_file=Path(args.site),
+            profiles_dir=Path(args.profiles or DEFAULT_PROFILES_DIR),
+            burst=args.burst,
+            tick=timedelta(seconds=args.tick),
+        )
+    except (ReplayError, ConfigError, ConfigErrors, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps([a.as_dict() for a in alerts], indent=2, ensure_ascii=False))
+        return 0
+    mode = "one burst" if args.burst else "live, in event-time order"
+    print(f"{len(items)} records replayed ({mode}); {len(alerts)} alert(s) would be raised")
+    for a in alerts:
+        end = a.resolved_at.isoformat() if a.resolved_at else "still active"
+        print(
+            f"{a.raised_at.isoformat()}  {a.severity:<8} {a.device_id:<20} {a.rule:<22} "
+            f"until {end}  {a.message}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facility", description=__doc__)
     p.add_argument("--log-level", default=os.environ.get("FACILITY_LOG_LEVEL", "info"))
@@ -187,6 +220,25 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("protocol", choices=["dlt645", "modbus"])
     dec.add_argument("hex")
     dec.set_defaults(func=_cmd_decode)
+
+    ru = sub.add_parser("rules", help="rule tools")
+    rusub = ru.add_subparsers(dest="rules_command", required=True)
+    rt = rusub.add_parser(
+        "test", help="run the site's rules over recorded readings; print the alerts raised"
+    )
+    rt.add_argument(
+        "--replay", required=True, help="JSON Lines: {device, at, metric, value} or {event}"
+    )
+    rt.add_argument(
+        "--site",
+        default=str(Path(__file__).resolve().parent.parent / "sites" / "demo" / "site.yaml"),
+        help="site config with the rule set to try (default: the demo site)",
+    )
+    rt.add_argument("--profiles", help="profiles folder (default: shipped)")
+    rt.add_argument("--burst", action="store_true", help="all records in one batch")
+    rt.add_argument("--tick", type=float, default=60.0, help="live tick, seconds of event time")
+    rt.add_argument("--json", action="store_true", help="print the alerts as JSON")
+    ru.set_defaults(func=_cmd_rules)
 
     pr = sub.add_parser("profiles", help="device profile tools")
     prsub = pr.add_subparsers(dest="profiles_command", required=True)

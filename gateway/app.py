@@ -56,6 +56,7 @@ class Gateway:
         devices = [d.id for d in self.site.devices if d.gateway == settings.gateway_id]
         self.uplink = UplinkSink(uplink_ep, settings.gateway_id, devices)
         self.sinks: list[Sink] = [self.uplink]
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite sink lives there too
         if settings.tsdb == "sql":
             self.sinks.insert(0, SqlTimeSeriesSink(settings.sql_url(), settings.gateway_id))
         self.outbox = Outbox(
