@@ -26,9 +26,10 @@ class FridgeParams:
     defrost_heat_per_h: float = 25.0
 
 
-# Defrost lifts the air a few degrees for minutes: the reason alert delays exist.
+# Defrost lifts the air a few degrees for minutes: the reason alert delays exist. A catering
+# fridge is set to 1.5-3.5 °C so its normal cycle stays under the warning's clear level (4 °C).
 CHILLED = FridgeParams(
-    cut_in=4.0, cut_out=2.0, cooling_per_h=18.0, defrost_minutes=12.0, defrost_heat_per_h=4.0
+    cut_in=3.5, cut_out=1.5, cooling_per_h=18.0, defrost_minutes=12.0, defrost_heat_per_h=4.0
 )
 FREEZER = FridgeParams(
     cut_in=-18.0,

@@ -94,7 +94,10 @@ def test_compressor_failure_raises_alert_and_work_order_then_clears(running_site
     assert fridge()["values"]["temperature"]["value"] > 8.0
 
     send_command(parse_broker_url(broker.url), FRIDGE, None, clear=True)
-    wait_until(lambda: not alerts(), 120, "the fridge's alerts resolved after clear")
+    try:
+        wait_until(lambda: not alerts(), 120, "the fridge's alerts resolved after clear")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still active: {alerts()}; fridge: {fridge()}") from None
     resolved = client.get(f"/api/alerts/{active[0]['id']}", headers=maint).json()
     assert resolved["state"] == "resolved" and resolved["resolved_by"] == "system"
     assert resolved["peak"] > 8.0
