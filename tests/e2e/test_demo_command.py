@@ -74,7 +74,13 @@ def sim(broker: str, *args: str) -> None:
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.timeout(480)  # real-time demo physics: about 2-3 min
+def login(url: str, user: str) -> dict[str, str]:
+    r = httpx.post(f"{url}/api/auth/token", data={"username": user, "password": "demo"})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.mark.timeout(600)  # real-time demo physics: about 2-3 min
 def test_demo_fault_and_clear(demo: tuple[str, str]) -> None:
     url, broker = demo
     text = httpx.get(f"{url}/").text
@@ -122,6 +128,33 @@ def test_demo_fault_and_clear(demo: tuple[str, str]) -> None:
     )
     assert orders[0]["source"] == "auto" and orders[0]["category"] == "refrigeration"
     assert orders[0]["alert_id"] in {a["id"] for a in alerts}
+
+    # Doors: a held-open door is seen by its building's manager only; forced is critical at once.
+    sim(broker, "fault", "dorm-a-door-01", "held_open")
+    sim(broker, "fault", "dorm-b-door-02", "forced_open")
+    dorm_a, dorm_b = login(url, "dorm-a"), login(url, "dorm-b")
+
+    def door_alerts(h: dict[str, str], device: str) -> list[dict[str, Any]]:
+        got = httpx.get(f"{url}/api/alerts?state=active", headers=h, timeout=10).json()
+        return [a for a in got if a["device_id"] == device]
+
+    held = wait_until(lambda: door_alerts(dorm_a, "dorm-a-door-01"), 60, "held-open alert")
+    assert held[0]["rule"] == "door_held_open"
+    assert door_alerts(dorm_b, "dorm-a-door-01") == []
+    forced = wait_until(lambda: door_alerts(dorm_b, "dorm-b-door-02"), 30, "forced-open alert")
+    assert forced[0]["rule"] == "door_forced" and forced[0]["severity"] == "critical"
+    assert door_alerts(dorm_a, "dorm-b-door-02") == []
+
+    # A silent sensor gets an offline alert; its temperature alert stays open meanwhile.
+    sim(broker, "fault", FRIDGE, "sensor_offline")
+    wait_until(
+        lambda: any(a["rule"] == "sensor_offline" for a in fridge_alerts()),
+        150,
+        "an offline alert for the silent fridge",
+    )
+    still = {a["rule"]: a for a in fridge_alerts()}
+    assert {a["rule"] for a in alerts} <= set(still), "temperature alert closed by silence"
+    assert all(still[a["rule"]]["condition_unknown"] for a in alerts)
 
     sim(broker, "clear", FRIDGE)
     wait_until(lambda: not fridge_alerts(), 240, "the alerts resolved once back under clear")
