@@ -37,7 +37,9 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.profiles = load_profiles(settings.profiles_dir)
         self.site = load_site(settings.site_file, self.profiles)
-        self.matcher = TopicMatcher(self.site, self.profiles, settings.gateway_id)
+        self.matcher = TopicMatcher(
+            self.site, self.profiles, settings.gateway_id, settings.watch_namespace
+        )
         self.decoder = JsonDecoder()
         self._queue: queue.SimpleQueue[RawMessage] = queue.SimpleQueue()
         self._stop = threading.Event()

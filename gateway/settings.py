@@ -27,6 +27,8 @@ class GatewaySettings(BaseSettings):
     gateway_id: str = Field(default="gw-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
     site_file: Path = REPO_ROOT / "sites" / "demo" / "site.yaml"
     profiles_dir: Path = DEFAULT_PROFILES_DIR
+    # Topic filter watched whole ({site} filled in); "" to listen to profile topics only.
+    watch_namespace: str = "campus/{site}/#"
     data_dir: Path = Path("data") / "gateway"
 
     device_broker: str = "mqtt://127.0.0.1:1883"

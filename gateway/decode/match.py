@@ -25,7 +25,16 @@ class TopicPattern:
 class TopicMatcher:
     """Exact topic -> device map for the site's devices, plus profile patterns for unknowns."""
 
-    def __init__(self, site: SiteConfig, profiles: dict[str, Profile], gateway_id: str) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        profiles: dict[str, Profile],
+        gateway_id: str,
+        namespace: str | None = "campus/{site}/#",
+    ) -> None:
+        # The site's own topic namespace is watched whole, so a sensor set up with a wrong
+        # topic shows up as a counted `unknown_topic` instead of being silently unheard.
+        self.namespace = namespace.format(site=site.site) if namespace else None
         self._routes: dict[str, Route] = {}
         self._patterns: list[TopicPattern] = []
         used: set[str] = set()
@@ -55,7 +64,13 @@ class TopicMatcher:
 
     @property
     def subscriptions(self) -> list[str]:
-        return [p.subscription for p in self._patterns]
+        """Profile filters plus the namespace; filters inside the namespace are dropped, so a
+        message never arrives twice through overlapping subscriptions."""
+        subs = [p.subscription for p in self._patterns]
+        if self.namespace is None:
+            return subs
+        root = self.namespace.removesuffix("#")
+        return [self.namespace, *(s for s in subs if not s.startswith(root))]
 
     @property
     def devices(self) -> list[DeviceConfig]:
