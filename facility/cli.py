@@ -108,8 +108,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
+    from core.serial.errors import FrameError
     from gateway.decode_tools import decode_hex
-    from gateway.sources.serial.errors import FrameError
 
     try:
         result = decode_hex(args.protocol, args.hex)

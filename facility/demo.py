@@ -14,6 +14,7 @@ from core.profiles import load_profiles
 from core.site import load_site
 from facility.broker import EmbeddedBroker
 from firmware_sim.runner import SimOptions, SimRunner
+from firmware_sim.serial_slaves import SerialSimulator
 from gateway.app import build_gateway
 from gateway.settings import GatewaySettings
 from server.app import create_app
@@ -32,8 +33,16 @@ def run_demo(
     broker_url = f"mqtt://127.0.0.1:{mqtt_port}"
     broker = EmbeddedBroker(port=mqtt_port)
     broker.start()
+    profiles = load_profiles()
+    site = load_site(GatewaySettings.model_fields["site_file"].default, profiles)
+    # The serial meters answer on pty pairs; the gateway polls them through the real serial
+    # path (pyserial, DL/T 645 framing, pymodbus frames) as it would a USB RS-485 adapter.
+    meters = SerialSimulator(site, profiles, data_dir / "serial", time_scale=DEMO_SIM.time_scale)
     gw_settings = GatewaySettings(
-        gateway_id="gw-canteen", data_dir=data_dir / "gateway", device_broker=broker_url
+        gateway_id="gw-canteen",
+        data_dir=data_dir / "gateway",
+        device_broker=broker_url,
+        serial_ports=meters.ports,
     )
     srv_settings = ServerSettings(
         demo=True,
@@ -45,9 +54,8 @@ def run_demo(
     )
     app = create_app(srv_settings)
     gateway = build_gateway(gw_settings)
-    profiles = load_profiles(gw_settings.profiles_dir)
-    site = load_site(gw_settings.site_file, profiles)
-    sim = SimRunner(site, profiles, parse_broker_url(broker_url), DEMO_SIM)
+    sim = SimRunner(site, profiles, parse_broker_url(broker_url), DEMO_SIM, serial=meters)
+    meters.start()
     gateway.start()
     sim.start()
     url = f"http://127.0.0.1:{port}"
@@ -66,4 +74,5 @@ def run_demo(
     finally:
         sim.stop()
         gateway.stop()
+        meters.stop()
         broker.stop()

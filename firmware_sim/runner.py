@@ -19,6 +19,7 @@ from core.wire import TOPIC_ROOT, sim_command_topic
 from firmware_sim.devices.door import DoorController
 from firmware_sim.devices.fridge import CHILLED, FREEZER, SAMPLE, Fridge
 from firmware_sim.faults import UnknownFault
+from firmware_sim.serial_slaves import SerialSimulator
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,10 @@ class SimRunner:
         broker: BrokerEndpoint,
         options: SimOptions = SimOptions(),
         clock: Clock | None = None,
+        serial: SerialSimulator | None = None,
     ) -> None:
         self.site = site
+        self.serial = serial  # serial meters take their fault commands through us too
         self.options = options
         self.clock = clock or SystemClock()
         self._broker = broker
@@ -116,10 +119,14 @@ class SimRunner:
             log.warning("sim command for %s ignored: %s", device_id, exc)
 
     def command(self, device_id: str, fault: str | None, *, clear: bool = False) -> None:
+        if self.serial is not None and device_id in self.serial.meters:
+            self.serial.command(device_id, fault, clear=clear)
+            log.info("sim %s: %s", device_id, "faults cleared" if clear else f"fault {fault}")
+            return
         with self._lock:
             sim = self._sims.get(device_id)
             if sim is None:
-                raise KeyError(f"no simulated MQTT device {device_id!r}")
+                raise KeyError(f"no simulated device {device_id!r}")
             if clear:
                 sim.model.clear()
                 log.info("sim %s: faults cleared", device_id)

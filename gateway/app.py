@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from core.mqtturl import parse_broker_url, with_credentials
-from core.profiles import load_profiles
-from core.readings import Rejection, RejectReason
+from core.profiles import SerialTransport, load_profiles
+from core.readings import Reading, Rejection, RejectReason
 from core.site import load_site
 from core.wire import encode_event, encode_reading
 from gateway.decode.json_payload import Decoded, JsonDecoder
@@ -27,6 +27,7 @@ from gateway.sinks.sql_ts import SqlTimeSeriesSink
 from gateway.sinks.uplink_mqtt import UplinkSink
 from gateway.sources.mqtt import MqttSource
 from gateway.sources.raw import RawMessage
+from gateway.sources.serial.bus import PollTarget, SerialBus
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Gateway:
         self.source = MqttSource(
             device_ep, f"facility-gw-{settings.gateway_id}", self.matcher.subscriptions, self._queue
         )
+        self.buses = self._serial_buses()
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -77,6 +79,8 @@ class Gateway:
             self._spawn(f"sink-{sink.name}", self._sink_loop, sink)
         self._spawn("ingest", self._ingest_loop)
         self.source.start()
+        for bus in self.buses:
+            bus.start()
         if self.settings.metrics_port:
             from prometheus_client import start_http_server
 
@@ -93,6 +97,8 @@ class Gateway:
         )
 
     def stop(self) -> None:
+        for bus in self.buses:
+            bus.stop()
         self.source.stop()
         self._stop.set()
         with self._wake:
@@ -184,6 +190,46 @@ class Gateway:
                 self._wake.notify_all()
         for msg in batch:
             self.source.ack(msg)
+        self.metrics.outbox_fill.set(self.outbox.fill_ratio())
+
+    # -- serial: one master per port; a poll is done once its readings are on disk ----------
+    def _serial_buses(self) -> list[SerialBus]:
+        by_bus: dict[str, list[PollTarget]] = {}
+        for device in self.site.devices:
+            profile = self.profiles[device.profile]
+            if device.gateway != self.settings.gateway_id or not isinstance(
+                profile.transport, SerialTransport
+            ):
+                continue
+            if device.bus is None:
+                raise ValueError(f"serial device {device.id} has no 'bus' in the site file")
+            by_bus.setdefault(device.bus, []).append(PollTarget(device, profile))
+        buses = []
+        for name, targets in sorted(by_bus.items()):
+            port = self.settings.serial_ports.get(name)
+            if port is None:
+                log.warning(
+                    "serial bus %s (%s) has no port configured (FACILITY_GATEWAY_SERIAL_PORTS); "
+                    "its devices stay offline",
+                    name,
+                    ", ".join(t.device.id for t in targets),
+                )
+                continue
+            buses.append(SerialBus(name, port, targets, self.ingest_readings, self.metrics))
+        return buses
+
+    def ingest_readings(self, device_id: str, readings: list[Reading]) -> None:
+        items = [("r", orjson.dumps(encode_reading(r))) for r in readings]
+        try:
+            self.outbox.append(items)
+        except OutboxFull as exc:
+            self.record_rejection(
+                Rejection(reason=RejectReason.OUTBOX_FULL, detail=str(exc), source=device_id)
+            )
+            return
+        self.metrics.accepted.inc(len(readings))
+        with self._wake:
+            self._wake.notify_all()
         self.metrics.outbox_fill.set(self.outbox.fill_ratio())
 
     def record_rejection(self, rej: Rejection) -> None:

@@ -6,8 +6,8 @@ import math
 import re
 from typing import Any
 
-from gateway.sources.serial import dlt645, modbus
-from gateway.sources.serial.errors import FrameError
+from core.serial import dlt645, modbus
+from core.serial.errors import FrameError
 
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 

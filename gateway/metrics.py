@@ -37,3 +37,29 @@ class GatewayMetrics:
         self.sink_items = Counter(
             "gateway_sink_items", "Items taken by a sink", ["sink"], registry=r
         )
+        # Serial buses: one master per port; per device and per bus figures.
+        self.serial_requests = Counter(
+            "gateway_serial_requests", "Serial requests sent", ["bus", "device"], registry=r
+        )
+        self.serial_timeouts = Counter(
+            "gateway_serial_timeouts", "Serial requests unanswered", ["bus", "device"], registry=r
+        )
+        self.serial_frame_errors = Counter(
+            "gateway_serial_frame_errors",
+            "Serial replies refused (crc/checksum, wrong address, error reply, ...)",
+            ["bus", "device", "reason"],
+            registry=r,
+        )
+        self.serial_latency = Histogram(
+            "gateway_serial_latency_seconds",
+            "Request to complete reply",
+            ["bus"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.serial_bus_up = Gauge(
+            "gateway_serial_bus_up", "Port open (1) or not", ["bus"], registry=r
+        )
+        self.serial_device_online = Gauge(
+            "gateway_serial_device_online", "Device answered its last poll", ["device"], registry=r
+        )

@@ -29,6 +29,9 @@ class GatewaySettings(BaseSettings):
     profiles_dir: Path = DEFAULT_PROFILES_DIR
     # Topic filter watched whole ({site} filled in); "" to listen to profile topics only.
     watch_namespace: str = "campus/{site}/#"
+    # RS-485 ports of this gateway by the bus names of the site file, e.g.
+    # FACILITY_GATEWAY_SERIAL_PORTS='{"rs485-1": "/dev/serial/by-id/usb-FTDI_..."}'
+    serial_ports: dict[str, str] = {}
     data_dir: Path = Path("data") / "gateway"
 
     device_broker: str = "mqtt://127.0.0.1:1883"

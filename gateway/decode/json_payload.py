@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from core.profiles import MetricSpec, MetricType, MqttTransport, Profile
+from core.profiles import MqttTransport, Profile
 from core.readings import DeviceEvent, Quality, Reading, Rejection, RejectReason, Value, reading_key
-from core.units import convert
+from gateway.decode.values import ValueRejected as _Bad
+from gateway.decode.values import coerce
 
 # Device clocks drift and reset; a stamp this far from our receive time is not trusted.
 MAX_CLOCK_SKEW_FUTURE = timedelta(minutes=5)
@@ -26,12 +26,6 @@ class Decoded:
     rejections: list[Rejection] = field(default_factory=list)
 
 
-class _Bad(Exception):
-    def __init__(self, reason: RejectReason, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
-
-
 def lookup(obj: dict[str, Any], path: str) -> Any:
     """Dotted path into nested objects; KeyError when absent."""
     cur: Any = obj
@@ -40,50 +34,6 @@ def lookup(obj: dict[str, Any], path: str) -> Any:
             raise KeyError(path)
         cur = cur[part]
     return cur
-
-
-def coerce(spec: MetricSpec, raw: Any, payload: dict[str, Any]) -> Value:
-    """Check type, finiteness, unit and range of one value; raise _Bad naming the problem."""
-    kind = spec.resolved_type
-    name = f"{spec.key} ({spec.source if isinstance(spec.source, str) else 'register'})"
-    if kind is MetricType.BOOL:
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.upper() in {"ON", "OFF", "OPEN", "CLOSED"}:
-            return raw.upper() in {"ON", "OPEN"}
-        raise _Bad(RejectReason.WRONG_TYPE, f"{name}={raw!r} is not a boolean")
-    if kind is MetricType.STR:
-        if isinstance(raw, str):
-            return raw
-        raise _Bad(RejectReason.WRONG_TYPE, f"{name}={raw!r} is not a string")
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise _Bad(RejectReason.WRONG_TYPE, f"{name}={raw!r} is not a number")
-    value = float(raw)
-    if not math.isfinite(value):
-        raise _Bad(RejectReason.NOT_FINITE, f"{name}={raw!r} is not a finite number")
-    value = value * spec.scale + spec.offset
-    unit = spec.resolved_unit
-    source_unit = spec.source_unit
-    if spec.source_unit_field is not None:
-        given = payload.get(spec.source_unit_field)
-        if isinstance(given, str):
-            source_unit = given
-    if source_unit and unit:
-        try:
-            value = convert(value, source_unit, unit)
-        except ValueError as exc:
-            raise _Bad(RejectReason.WRONG_TYPE, f"{name}: {exc}") from None
-    valid = spec.resolved_valid
-    if (valid.min is not None and value < valid.min) or (
-        valid.max is not None and value > valid.max
-    ):
-        raise _Bad(
-            RejectReason.OUT_OF_RANGE,
-            f"{name}={value:g} {unit or ''} outside valid range [{valid.min}, {valid.max}]",
-        )
-    if kind is MetricType.INT:
-        return float(int(value))
-    return round(value, 6)
 
 
 def _device_time(

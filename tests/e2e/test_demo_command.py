@@ -106,6 +106,20 @@ def test_demo_fault_and_clear(demo: tuple[str, str]) -> None:
         "fridge online",
     )
 
+    # Meters on the real serial path (pty pairs): DL/T 645 and Modbus RTU, all four values.
+    def device(device_id: str) -> dict[str, Any]:
+        return next(d for d in get("/api/devices") if d["id"] == device_id)
+
+    for meter in ("meter-elec-01", "meter-elec-02"):
+        wait_until(
+            lambda m=meter: (
+                device(m)["online"]
+                and {"energy", "voltage", "current", "power"} <= set(device(m)["values"])
+            ),
+            60,
+            f"{meter} online with energy, voltage, current and power",
+        )
+
     bad = subprocess.run(
         [*FACILITY, "sim", "fault", FRIDGE, "melting", "--broker", broker],
         capture_output=True,
@@ -147,6 +161,8 @@ def test_demo_fault_and_clear(demo: tuple[str, str]) -> None:
 
     # A silent sensor gets an offline alert; its temperature alert stays open meanwhile.
     sim(broker, "fault", FRIDGE, "sensor_offline")
+    sim(broker, "fault", "meter-elec-01", "comm_loss")
+    sim(broker, "fault", "meter-elec-02", "overload")
     wait_until(
         lambda: any(a["rule"] == "sensor_offline" for a in fridge_alerts()),
         150,
@@ -155,6 +171,16 @@ def test_demo_fault_and_clear(demo: tuple[str, str]) -> None:
     still = {a["rule"]: a for a in fridge_alerts()}
     assert {a["rule"] for a in alerts} <= set(still), "temperature alert closed by silence"
     assert all(still[a["rule"]]["condition_unknown"] for a in alerts)
+
+    # One meter silent on its bus, the other keeps updating (and its overload is dorm A's).
+    wait_until(lambda: not device("meter-elec-01")["online"], 90, "meter-elec-01 offline")
+    seen = device("meter-elec-02")["last_seen"]
+    wait_until(lambda: device("meter-elec-02")["last_seen"] > seen, 40, "meter-elec-02 updating")
+    assert device("meter-elec-02")["online"]
+    over = wait_until(
+        lambda: door_alerts(dorm_a, "meter-elec-02"), 60, "overload alert for dorm A's manager"
+    )
+    assert over[0]["rule"] == "power_over_limit"
 
     sim(broker, "clear", FRIDGE)
     wait_until(lambda: not fridge_alerts(), 240, "the alerts resolved once back under clear")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.sources.serial import dlt645
-from gateway.sources.serial.errors import FrameError
+from core.serial import dlt645
+from core.serial.errors import FrameError
 
 # Published frames and the values their authors decoded from them. Sources: public DL/T 645
 # tools and tests on GitHub (a protocol analyser's sample log for meter 000000000161, a Java

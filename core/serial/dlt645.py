@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.sources.serial.errors import FrameError
+from core.serial.errors import FrameError
 
 START = 0x68
 END = 0x16

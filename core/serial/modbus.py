@@ -11,7 +11,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU, ExceptionResponse
 
-from gateway.sources.serial.errors import FrameError
+from core.serial.errors import FrameError
 
 EXCEPTION_CODES = {
     1: "illegal function",

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.sources.serial import modbus
-from gateway.sources.serial.errors import FrameError
+from core.serial import modbus
+from core.serial.errors import FrameError
 
 # The Modbus over serial line specification's example (Modicon/Modbus.org, also on
 # simplymodbus.ca): read holding registers 40108-40110 of slave 17, and its response.

@@ -1,0 +1,412 @@
+"""One master per RS-485 port: a single thread owns the port and polls its devices strictly in
+turn (never two requests on one bus), each at its own interval, with timeouts, retries with
+back-off, the protocol's inter-frame silence, and per-device and per-bus statistics.
+
+Modbus RTU requests and replies are built and checked by pymodbus's framer and PDU classes;
+DL/T 645-2007 by core.serial.dlt645. The port itself is pyserial, so one handle serves both
+protocols (the line settings are switched per device when they differ).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import termios
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import serial
+from pymodbus.framer import FramerRTU
+from pymodbus.pdu import DecodePDU
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersRequest,
+    ReadInputRegistersRequest,
+)
+
+from core.clock import utcnow
+from core.profiles import Dlt645Source, MetricSpec, ModbusSource, Profile, SerialTransport
+from core.readings import Reading, RejectReason, reading_key
+from core.serial import dlt645, modbus
+from core.serial.errors import FrameError
+from core.site import DeviceConfig
+from gateway.decode.values import ValueRejected, coerce
+from gateway.metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+
+_REQUEST_FRAMER = FramerRTU(DecodePDU(False))
+_REPLY_DECODER = DecodePDU(False)
+_WORDS = {"uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2}
+MAX_BACKOFF_S = 60.0
+
+
+class ReplyTimeout(Exception):
+    pass
+
+
+@dataclass
+class DeviceStats:
+    requests: int = 0
+    timeouts: int = 0
+    frame_errors: int = 0
+    polls_ok: int = 0
+    polls_failed: int = 0
+    last_latency_s: float | None = None
+
+
+@dataclass
+class PollTarget:
+    """A serial device and its polling state."""
+
+    device: DeviceConfig
+    profile: Profile
+    next_due: float = 0.0
+    failures: int = 0  # consecutive failed polls
+    online: bool | None = None
+    stats: DeviceStats = field(default_factory=DeviceStats)
+    poll_s: float | None = None  # overrides the profile's poll interval
+
+    @property
+    def transport(self) -> SerialTransport:
+        t = self.profile.transport
+        assert isinstance(t, SerialTransport)
+        return t
+
+    @property
+    def interval_s(self) -> float:
+        return self.poll_s if self.poll_s is not None else self.transport.poll.total_seconds()
+
+
+Deliver = Callable[[str, list[Reading]], None]
+"""Hands a poll's readings to the gateway; returns once they are durably in the outbox."""
+StatusChange = Callable[[str, bool, str], None]
+"""(device_id, online, why) when a device starts or stops answering."""
+
+
+def char_time(baudrate: int, parity: str) -> float:
+    """Seconds per character on the line: start + 8 data + parity + stop bits."""
+    bits = 10 + (0 if parity == "N" else 1)
+    return bits / baudrate
+
+
+def silence_s(transport: SerialTransport) -> float:
+    """Inter-frame gap before a request. Modbus: 3.5 characters (1.75 ms fixed above
+    19200 baud, as the spec allows). DL/T 645 names no figure; masters use tens of ms."""
+    if transport.kind == "modbus_rtu":
+        return (
+            0.00175
+            if transport.baudrate > 19200
+            else 3.5 * char_time(transport.baudrate, transport.parity)
+        )
+    return max(0.02, 3.5 * char_time(transport.baudrate, transport.parity))
+
+
+def modbus_reply_length(buf: bytes) -> int | None:
+    """Bytes of the whole reply once its header has arrived (pymodbus's size rules)."""
+    if len(buf) < 3:
+        return None
+    if buf[1] & 0x80:
+        need = 5
+    else:
+        try:
+            cls = _REPLY_DECODER.lookupPduClass(buf)
+            need = cls.calculateRtuFrameSize(buf) if cls is not None else 0
+        except (IndexError, struct.error, ValueError):
+            need = 0
+        if not need:
+            return None  # unknown: read until the timeout, then the parser names the fault
+    return need if len(buf) >= need else None
+
+
+def registers_value(regs: list[int], source: ModbusSource) -> float:
+    if source.type == "float32":
+        # float32 carries ~7 significant digits; more would be noise (228.800003 V).
+        return float(f"{modbus.float32(regs, source.word_order):.7g}")
+    if source.type in ("uint16", "int16"):
+        raw = regs[0]
+        return float(raw - 0x10000 if source.type == "int16" and raw & 0x8000 else raw)
+    hi, lo = (regs[0], regs[1]) if source.word_order == "big" else (regs[1], regs[0])
+    raw = (hi << 16) | lo
+    if source.type == "int32" and raw & 0x80000000:
+        raw -= 0x100000000
+    return float(raw)
+
+
+class SerialBus:
+    """The master of one port. `start()` runs it in its own thread until `stop()`."""
+
+    def __init__(
+        self,
+        name: str,
+        port: str,
+        targets: list[PollTarget],
+        deliver: Deliver,
+        metrics: GatewayMetrics,
+        on_status: StatusChange | None = None,
+        *,
+        retries: int = 2,
+        max_backoff_s: float = MAX_BACKOFF_S,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.targets = targets
+        self.deliver = deliver
+        self.metrics = metrics
+        self.on_status = on_status
+        self.retries = retries
+        self.max_backoff_s = max_backoff_s
+        self.port_errors = 0
+        self.bus_up = False
+        self._ser: serial.Serial | None = None
+        self._line: tuple[int, str, int] | None = None
+        self._last_activity = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=f"serial-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._close()
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            if self._ser is None:
+                try:
+                    self._open()
+                except (serial.SerialException, OSError) as exc:
+                    self._bus_down(f"cannot open {self.port}: {exc}")
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    continue
+                backoff = 0.5
+            target = min(self.targets, key=lambda t: t.next_due)
+            wait = target.next_due - time.monotonic()
+            if wait > 0:
+                self._stop.wait(min(wait, 1.0))
+                continue
+            try:
+                self.poll(target)
+            except (serial.SerialException, OSError, termios.error) as exc:
+                # The adapter went away mid-poll: every device behind it is unreachable.
+                self._close()
+                self._bus_down(f"{self.port} failed: {exc}")
+
+    # -- port ------------------------------------------------------------------------------
+    def _open(self) -> None:
+        first = self.targets[0].transport
+        self._ser = serial.Serial(
+            self.port,
+            baudrate=first.baudrate,
+            parity=first.parity,
+            stopbits=first.stopbits,
+            bytesize=8,
+            timeout=0.01,
+            write_timeout=2,
+        )
+        self._line = (first.baudrate, first.parity, first.stopbits)
+        self.bus_up = True
+        self.metrics.serial_bus_up.labels(self.name).set(1)
+        log.info("serial bus %s: %s open", self.name, self.port)
+
+    def _close(self) -> None:
+        if self._ser is not None:
+            try:
+                self._ser.close()
+            except (serial.SerialException, OSError):
+                pass
+        self._ser = None
+        self._line = None
+
+    def _bus_down(self, why: str) -> None:
+        self.port_errors += 1
+        if self.bus_up or self.port_errors == 1:
+            log.warning("serial bus %s down: %s", self.name, why)
+        self.bus_up = False
+        self.metrics.serial_bus_up.labels(self.name).set(0)
+        for t in self.targets:
+            self._set_online(t, False, f"bus {self.name} error: {why}")
+
+    def _configure(self, transport: SerialTransport) -> serial.Serial:
+        assert self._ser is not None
+        line = (transport.baudrate, transport.parity, transport.stopbits)
+        if line != self._line:
+            self._ser.apply_settings({"baudrate": line[0], "parity": line[1], "stopbits": line[2]})
+            self._line = line
+        return self._ser
+
+    def transact(
+        self,
+        transport: SerialTransport,
+        request: bytes,
+        reply_length: Callable[[bytes], int | None],
+    ) -> bytes:
+        """Send one request after the line's silence; return the reply once complete."""
+        ser = self._configure(transport)
+        gap = silence_s(transport) - (time.monotonic() - self._last_activity)
+        if gap > 0:
+            time.sleep(gap)
+        ser.reset_input_buffer()
+        ser.write(request)
+        ser.flush()
+        started = time.monotonic()
+        deadline = started + transport.timeout.total_seconds()
+        buf = b""
+        while time.monotonic() < deadline:
+            chunk = ser.read(ser.in_waiting or 1)
+            if not chunk:
+                continue
+            buf += chunk
+            n = reply_length(buf)
+            if n is not None:
+                self._last_activity = time.monotonic()
+                self.metrics.serial_latency.labels(self.name).observe(self._last_activity - started)
+                return bytes(buf[:n])
+        self._last_activity = time.monotonic()
+        if buf:
+            return bytes(buf)  # incomplete or noise: the parser says what is wrong with it
+        raise ReplyTimeout(f"no reply within {transport.timeout.total_seconds():g} s")
+
+    # -- polling ---------------------------------------------------------------------------
+    def poll(self, target: PollTarget) -> list[Reading]:
+        """Read every metric of one device; deliver what was read. Failed reads are retried
+        with a short back-off; a device with no answer at all counts a failed poll."""
+        device = target.device
+        readings: list[Reading] = []
+        failed: list[str] = []
+        for spec in target.profile.metrics:
+            try:
+                value, at = self._read_metric(target, spec)
+            except ReplyTimeout as exc:
+                # Silent after its retries: do not spend the bus on its other metrics now.
+                failed.extend(
+                    f"{m.key}: {exc}"
+                    for m in target.profile.metrics
+                    if m.key not in {r.metric for r in readings}
+                )
+                break
+            except FrameError as exc:
+                failed.append(f"{spec.key}: {exc}")
+                continue
+            try:
+                coerced = coerce(spec, value, {})
+            except ValueRejected as bad:
+                self.metrics.rejected.labels(bad.reason.value).inc()
+                log.warning("serial %s %s rejected: %s", device.id, spec.key, bad.detail)
+                continue
+            readings.append(
+                Reading(
+                    reading_id=reading_key(device.id, spec.key, at, None),
+                    device_id=device.id,
+                    metric=spec.key,
+                    value=coerced,
+                    unit=spec.resolved_unit,
+                    measured_at=at,
+                    received_at=at,
+                )
+            )
+        if readings:
+            self.deliver(device.id, readings)  # returns once on disk: the poll is then done
+            self.metrics.received.labels("serial").inc()
+        answered = bool(readings) or len(failed) < len(target.profile.metrics)
+        if answered:
+            target.failures = 0
+            target.stats.polls_ok += 1
+            target.next_due = time.monotonic() + target.interval_s
+            self._set_online(target, True, "answering")
+        else:
+            target.failures += 1
+            target.stats.polls_failed += 1
+            # Back off a silent device (up to 8 intervals) so it cannot starve the others.
+            factor = min(2 ** (target.failures - 1), 8)
+            target.next_due = time.monotonic() + target.interval_s * factor
+            if target.failures >= 3:
+                self._set_online(target, False, "; ".join(failed[:2]))
+        if failed and readings:
+            log.info("serial %s: partial poll: %s", device.id, "; ".join(failed))
+        return readings
+
+    def _read_metric(self, target: PollTarget, spec: MetricSpec) -> tuple[float, datetime]:
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._stop.wait(0.05 * 2**attempt)
+            target.stats.requests += 1
+            self.metrics.serial_requests.labels(self.name, target.device.id).inc()
+            try:
+                return self._request(target, spec), utcnow()
+            except ReplyTimeout as exc:
+                target.stats.timeouts += 1
+                self.metrics.serial_timeouts.labels(self.name, target.device.id).inc()
+                last = exc
+            except FrameError as exc:
+                target.stats.frame_errors += 1
+                self.metrics.serial_frame_errors.labels(
+                    self.name, target.device.id, exc.reason
+                ).inc()
+                self.metrics.rejected.labels(_reject_reason(exc).value).inc()
+                log.debug("serial %s %s: %s", target.device.id, spec.key, exc)
+                last = exc
+        assert last is not None
+        raise last
+
+    def _request(self, target: PollTarget, spec: MetricSpec) -> float:
+        transport = target.transport
+        address = target.device.transport_address
+        source = spec.source
+        if transport.kind == "dlt645":
+            if not isinstance(source, Dlt645Source):
+                raise FrameError("config", f"{spec.key}: a DL/T 645 metric needs a 'di' source")
+            di = dlt645.parse_di(source.di)
+            reply = self.transact(transport, dlt645.build_read(address, di), dlt645.frame_length)
+            return dlt645.decode_read_reply(dlt645.parse(reply), address=address, di=di).value
+        if not isinstance(source, ModbusSource):
+            raise FrameError("config", f"{spec.key}: a Modbus metric needs a register source")
+        slave = int(address)
+        count = _WORDS[source.type]
+        cls = (
+            ReadInputRegistersRequest if source.function == "input" else ReadHoldingRegistersRequest
+        )
+        request = _REQUEST_FRAMER.buildFrame(
+            cls(address=source.register_, count=count, dev_id=slave)
+        )
+        frame = modbus.parse(self.transact(transport, request, modbus_reply_length))
+        if frame.slave != slave:
+            raise FrameError("wrong_address", f"reply from slave {frame.slave}, asked {slave}")
+        if frame.kind == "exception":
+            code = int(frame.pdu.exception_code)
+            raise FrameError("error_reply", f"slave {slave}: {modbus.exception_text(code)}")
+        regs = [int(r) for r in getattr(frame.pdu, "registers", [])]
+        if frame.kind != "response" or len(regs) != count:
+            raise FrameError("length", f"slave {slave}: {len(regs)} registers, expected {count}")
+        return registers_value(regs, source)
+
+    def _set_online(self, target: PollTarget, online: bool, why: str) -> None:
+        if target.online == online:
+            return
+        target.online = online
+        self.metrics.serial_device_online.labels(target.device.id).set(1 if online else 0)
+        if online:
+            log.info("serial %s on %s: answering", target.device.id, self.name)
+        else:
+            log.warning("serial %s on %s: offline (%s)", target.device.id, self.name, why)
+        if self.on_status is not None:
+            self.on_status(target.device.id, online, why)
+
+
+def _reject_reason(exc: FrameError) -> RejectReason:
+    return {
+        "checksum": RejectReason.BAD_CHECKSUM,
+        "crc": RejectReason.BAD_CHECKSUM,
+        "wrong_address": RejectReason.WRONG_ADDRESS,
+        "error_reply": RejectReason.ERROR_REPLY,
+    }.get(exc.reason, RejectReason.BAD_FRAME)
