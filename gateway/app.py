@@ -23,6 +23,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.outbox.outbox import Outbox, OutboxFull
 from gateway.settings import GatewaySettings
 from gateway.sinks.base import Sink, SinkError
+from gateway.sinks.influx import InfluxSink
 from gateway.sinks.sql_ts import SqlTimeSeriesSink
 from gateway.sinks.uplink_mqtt import UplinkSink
 from gateway.sources.mqtt import MqttSource
@@ -62,6 +63,19 @@ class Gateway:
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite sink lives there too
         if settings.tsdb == "sql":
             self.sinks.insert(0, SqlTimeSeriesSink(settings.sql_url(), settings.gateway_id))
+        elif settings.tsdb == "influx":
+            self.sinks.insert(
+                0,
+                InfluxSink(
+                    settings.influx_url,
+                    settings.influx_token.get_secret_value(),
+                    settings.influx_org,
+                    settings.influx_bucket,
+                    self.site,
+                    self.profiles,
+                    settings.gateway_id,
+                ),
+            )
         self.outbox = Outbox(
             settings.data_dir / "outbox.db",
             [s.name for s in self.sinks],

@@ -13,14 +13,6 @@ from core.profiles import DEFAULT_PROFILES_DIR
 REPO_ROOT = DEFAULT_PROFILES_DIR.parent
 
 
-class SerialBus(BaseSettings):
-    """One RS-485 port; exactly one poller (bus master) runs per port."""
-
-    name: str
-    port: str  # /dev/ttyUSB0, or a pty path in the demo
-    inter_frame_ms: float | None = None  # default: 3.5 character times at the baud rate
-
-
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FACILITY_GATEWAY_", env_nested_delimiter="__")
 
@@ -50,8 +42,6 @@ class GatewaySettings(BaseSettings):
     batch_max: int = Field(default=2000, gt=0)
     metrics_port: int = 0  # Prometheus exporter on 127.0.0.1; 0 = off
     metrics_host: str = "127.0.0.1"
-
-    serial_buses: list[SerialBus] = Field(default_factory=list)
 
     def sql_url(self) -> str:
         return self.tsdb_url or f"sqlite:///{self.data_dir / 'timeseries.db'}"

@@ -21,7 +21,8 @@ from server.api.routes import alerts, auth, devices, kpis, public, stream, work_
 from server.auth.users import ensure_demo_users
 from server.context import ServerContext
 from server.db.engine import make_engine, migrate, session_factory
-from server.history.reader import SqlHistory
+from server.history.influxql import InfluxQLHistory
+from server.history.reader import HistoryReader, SqlHistory
 from server.ingest.consumer import UplinkConsumer
 from server.ingest.processor import Processor
 from server.notifications.stream import Broadcaster
@@ -45,7 +46,17 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
     if settings.demo:
         with sessions.begin() as s:
             ensure_demo_users(s, settings.demo_password.get_secret_value())
-    history = SqlHistory(make_engine(settings.ts_url()))
+    history: HistoryReader
+    if settings.tsdb == "influx":
+        history = InfluxQLHistory(
+            settings.influx_url,
+            settings.influx_database,
+            site,
+            profiles,
+            token=settings.influx_token.get_secret_value(),
+        )
+    else:
+        history = SqlHistory(make_engine(settings.ts_url()))
     return ServerContext(
         settings=settings,
         clock=clock,

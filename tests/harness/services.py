@@ -756,6 +756,9 @@ def start_victoria_metrics(tmp: Path, *, timeout: float = START_TIMEOUT) -> Vict
         "-search.latencyOffset=0s",
         "-loggerLevel=WARN",
         "-memory.allowedPercent=10",
+        # As deployed (docs/timeseries.md): samples of one series with the same millisecond
+        # collapse into one, so a batch the gateway replays after a crash is not doubled.
+        "-dedup.minScrapeInterval=1ms",
     ]
     process = _Process("victoria-metrics", argv, base / "victoria-metrics.log", cwd=base)
     handle = VictoriaMetrics(
