@@ -682,6 +682,13 @@ class VictoriaMetrics:
     def stop(self) -> None:
         self._process.stop()
 
+    def start(self, timeout: float = START_TIMEOUT) -> float:
+        """Start it again on the same port and data folder (after ``stop()``)."""
+        self._process.start()
+        return self._process.wait_ready(
+            lambda: _http_ok(f"{self.url}/health"), "200 on /health", timeout
+        )
+
     def write(
         self,
         lines: str | Iterable[str],
