@@ -187,6 +187,8 @@ class GatewayStatus(BaseModel):
     at: datetime | None = None
     devices: list[str] = Field(default_factory=list)
     offline_devices: list[str] = Field(default_factory=list)
+    # Share of the outbox's cap in use (0..1): the server alerts from 80 %.
+    outbox_fill: float = Field(default=0.0, ge=0.0)
 
 
 def encode_status(status: GatewayStatus) -> bytes:

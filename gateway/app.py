@@ -92,6 +92,7 @@ class Gateway:
         for sink in self.sinks:
             self._spawn(f"sink-{sink.name}", self._sink_loop, sink)
         self._spawn("ingest", self._ingest_loop)
+        self._spawn("health", self._health_loop)
         self.source.start()
         for bus in self.buses:
             bus.start()
@@ -245,6 +246,33 @@ class Gateway:
         with self._wake:
             self._wake.notify_all()
         self.metrics.outbox_fill.set(self.outbox.fill_ratio())
+
+    # -- health: the outbox's fill and the serial devices that stopped answering ------------
+    OUTBOX_ALERT_FILL = 0.8
+
+    def _health_loop(self) -> None:
+        """Publish the retained status when its content changes, and every `status_every_s`
+        anyway, so the server sees the outbox fill and unreachable devices."""
+        last: tuple[bool, tuple[str, ...]] | None = None
+        last_sent = 0.0
+        while not self._stop.wait(1.0):
+            fill = self.outbox.fill_ratio()
+            high = fill >= self.OUTBOX_ALERT_FILL
+            offline = tuple(
+                sorted(t.device.id for b in self.buses for t in b.targets if t.online is False)
+            )
+            now = time.monotonic()
+            if (high, offline) == last and now - last_sent < self.settings.status_every_s:
+                continue
+            if high and (last is None or not last[0]):
+                log.warning(
+                    "outbox %.0f %% full (cap %d items): a sink is not keeping up",
+                    fill * 100,
+                    self.settings.outbox_max_pending,
+                )
+            if self.uplink.connected:
+                self.uplink.publish_status("online", list(offline), fill)
+                last, last_sent = (high, offline), now
 
     def record_rejection(self, rej: Rejection) -> None:
         self.metrics.rejected.labels(rej.reason.value).inc()

@@ -38,7 +38,10 @@ class GatewaySettings(BaseSettings):
     influx_org: str = "campus"
     influx_bucket: str = "facility"
 
+    # Items the outbox may hold for its slowest sink; at 80 % the server raises an alert,
+    # at 100 % new data is refused (counted, logged) and nothing held is deleted.
     outbox_max_pending: int = Field(default=2_000_000, gt=0)
+    status_every_s: float = Field(default=60.0, gt=0)
     batch_max: int = Field(default=2000, gt=0)
     metrics_port: int = 0  # Prometheus exporter on 127.0.0.1; 0 = off
     metrics_host: str = "127.0.0.1"

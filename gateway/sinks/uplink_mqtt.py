@@ -32,6 +32,8 @@ class UplinkSink:
         self._endpoint = endpoint
         self._devices = devices
         self._timeout = publish_timeout
+        self.outbox_fill = 0.0
+        self.offline_devices: list[str] = []
         self._connected = threading.Event()
         will = encode_status(GatewayStatus(gateway_id=gateway_id, state="offline"))
         self._client = make_client(
@@ -60,14 +62,22 @@ class UplinkSink:
         log.warning("uplink broker %s disconnected: %s", self._endpoint, reason)
 
     def publish_status(
-        self, state: Literal["online", "offline"], offline_devices: list[str] | None = None
+        self,
+        state: Literal["online", "offline"],
+        offline_devices: list[str] | None = None,
+        outbox_fill: float | None = None,
     ) -> None:
+        if outbox_fill is not None:
+            self.outbox_fill = outbox_fill
+        if offline_devices is not None:
+            self.offline_devices = offline_devices
         status = GatewayStatus(
             gateway_id=self.gateway_id,
             state=state,
             at=utcnow(),
             devices=self._devices,
-            offline_devices=offline_devices or [],
+            offline_devices=self.offline_devices,
+            outbox_fill=round(self.outbox_fill, 4),
         )
         self._client.publish(
             status_topic(self.gateway_id), encode_status(status), qos=1, retain=True

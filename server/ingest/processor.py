@@ -30,6 +30,8 @@ from server.work_orders.model import WorkOrder
 from server.work_orders.schemas import WorkOrderOut
 
 log = logging.getLogger(__name__)
+OUTBOX_ALERT_FILL = 0.8
+OUTBOX_CLEAR_FILL = 0.7  # hysteresis: a fill hovering at 80 % is one alert, not many
 
 
 # Per-device rule context (recent event times, declared maintenance) lives in the rule
@@ -414,11 +416,12 @@ class Processor:
         with self.sessions.begin() as s:
             gw = s.get(Gateway, status.gateway_id) or Gateway(id=status.gateway_id, last_batch=0)
             s.add(gw)
-            if gw.state == status.state:
-                return
-            gw.state, gw.changed_at = status.state, now
             key = f"gateway:{status.gateway_id}"
-            if status.state == "offline":
+            self._outbox_fill(s, status, key, now, out)
+            changed = gw.state != status.state
+            if changed:
+                gw.state, gw.changed_at = status.state, now
+            if changed and status.state == "offline":
                 alert, created = alerts.raise_alert(
                     s,
                     device_id=key,
@@ -432,7 +435,7 @@ class Processor:
                 )
                 if created:
                     out.append(self._alert_event(alert))
-            else:
+            elif changed:
                 alert_or_none = alerts.open_alert(s, key, "gateway_offline")
                 if alert_or_none is not None:
                     alerts.resolve(
@@ -442,6 +445,38 @@ class Processor:
             out.append(LiveEvent("gateway", {"gateway_id": gw.id, "state": gw.state}))
         for ev in out:
             self.broadcaster.publish(ev)
+
+    def _outbox_fill(
+        self, s: Session, status: GatewayStatus, key: str, now: datetime, out: list[LiveEvent]
+    ) -> None:
+        """At 80 % of its cap a gateway's outbox is one outage away from refusing data."""
+        open_alert = alerts.open_alert(s, key, "gateway_outbox_high")
+        if status.outbox_fill >= OUTBOX_ALERT_FILL and open_alert is None:
+            alert, created = alerts.raise_alert(
+                s,
+                device_id=key,
+                rule="gateway_outbox_high",
+                severity="major",
+                at=now,
+                message=(
+                    f"gateway {status.gateway_id} outbox {status.outbox_fill:.0%} full: a "
+                    "time-series store or the uplink is not keeping up; at 100 % it refuses data"
+                ),
+                value=status.outbox_fill,
+                building=None,
+                device_class="gateway",
+            )
+            if created:
+                log.warning("alert raised: %s gateway_outbox_high", key)
+                out.append(self._alert_event(alert))
+        elif status.outbox_fill < OUTBOX_CLEAR_FILL and open_alert is not None:
+            alerts.resolve(
+                open_alert,
+                actor="system",
+                at=now,
+                comment=f"outbox back to {status.outbox_fill:.0%}",
+            )
+            out.append(self._alert_event(open_alert))
 
     @staticmethod
     def _alert_event(alert: Alert) -> LiveEvent:

@@ -258,3 +258,59 @@ def test_server_restart_resumes_state_alerts_and_a_half_elapsed_delay(tmp_path: 
         ]
         assert [a["rule"] for a in raised] == ["temp_high_warning"]
         assert raised[0]["raised_at"].startswith("2026-11-24T12:30:00")
+
+
+def test_outbox_at_80_percent_alerts_and_at_the_cap_refuses_without_deleting(
+    mosquitto: Mosquitto, victoria_metrics: VictoriaMetrics, device: Device, tmp_path: Path
+) -> None:
+    cap = 300  # items; a fridge message here is 3 readings
+    gw = Gateway(
+        gateway_settings(
+            tmp_path,
+            mosquitto,
+            tsdb="influx",
+            influx_url=victoria_metrics.url,
+            outbox_max_pending=cap,
+            status_every_s=1.0,
+        )
+    )
+    server = create_app(
+        ServerSettings(demo=True, data_dir=tmp_path / "srv", broker=mosquitto.url, tick_seconds=1)
+    )
+    victoria_metrics.stop()  # the store is down from the start: the outbox fills
+    gw.start()
+    try:
+        with TestClient(server) as client:
+            maint = token(client, "maint")
+
+            def outbox_alerts(state: str) -> list[dict[str, Any]]:
+                got = client.get(f"/api/alerts?state={state}", headers=maint).json()
+                return [a for a in got if a["rule"] == "gateway_outbox_high"]
+
+            wait_until(lambda: gw.source.connected, 10, "gateway connected")
+            for seq in range(1, 91):  # 270 items: 90 % of the cap
+                device.send(seq)
+            wait_until(lambda: gw.outbox.pending("tsdb") == 270, 20, "outbox at 90 %")
+            alert = wait_until(lambda: outbox_alerts("active"), 20, "outbox alert")
+            assert alert[0]["device_id"] == "gateway:gw-canteen"
+
+            for seq in range(91, 121):  # past the cap: refused, counted; nothing dropped
+                device.send(seq)
+
+            def refused() -> float:
+                v = gw.metrics.registry.get_sample_value(
+                    "gateway_rejections_total", {"reason": "outbox_full"}
+                )
+                return v or 0.0
+
+            wait_until(lambda: refused() >= 1, 20, "refusals counted")
+            assert 270 <= gw.outbox.pending("tsdb") <= cap
+
+            victoria_metrics.start()
+            wait_until(lambda: gw.outbox.pending("tsdb") == 0, 60, "outbox drained")
+            wait_until(lambda: outbox_alerts("resolved"), 20, "outbox alert resolved")
+    finally:
+        gw.stop()
+    stored = victoria_metrics.export(f'chilled_fridge_seq{{device="{FRIDGE}"}}', start="0")
+    # Every message taken before the cap is there: the held data was never deleted.
+    assert set(range(1, 91)) <= set(stored[0]["values"])
