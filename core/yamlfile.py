@@ -30,24 +30,29 @@ class ConfigErrors(ValueError):
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
+# The composer has resolved each scalar's tag (int, float, bool, null, str, timestamp);
+# the safe constructor turns it into the Python value. One instance: it is stateless here.
+_SCALARS = yaml.constructor.SafeConstructor()
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: faster
+
+
 def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = _construct(key_node, (*path, "<key>"), {})
             out[key] = _construct(value_node, (*path, str(key)), lines)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    # Scalars: let the safe loader resolve the tag (int, float, bool, null, str).
-    return yaml.safe_load(yaml.serialize(node))
+    return _SCALARS.construct_object(node, deep=True)
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int]]:
     lines: dict[Path_, int] = {}
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0

@@ -176,8 +176,8 @@ class Gateway:
     def ingest(self, batch: list[RawMessage]) -> None:
         items: list[tuple[str, bytes]] = []
         n_readings = n_events = 0
+        self.metrics.received.labels("mqtt").inc(len(batch))
         for msg in batch:
-            self.metrics.received.labels("mqtt").inc()
             decoded = self.decode(msg)
             for rej in decoded.rejections:
                 self.record_rejection(rej)
@@ -205,7 +205,6 @@ class Gateway:
                 self._wake.notify_all()
         for msg in batch:
             self.source.ack(msg)
-        self.metrics.outbox_fill.set(self.outbox.fill_ratio())
 
     # -- serial: one master per port; a poll is done once its readings are on disk ----------
     def _serial_buses(self) -> list[SerialBus]:
@@ -245,7 +244,6 @@ class Gateway:
         self.metrics.accepted.inc(len(readings))
         with self._wake:
             self._wake.notify_all()
-        self.metrics.outbox_fill.set(self.outbox.fill_ratio())
 
     # -- health: the outbox's fill and the serial devices that stopped answering ------------
     OUTBOX_ALERT_FILL = 0.8
@@ -257,6 +255,7 @@ class Gateway:
         last_sent = 0.0
         while not self._stop.wait(1.0):
             fill = self.outbox.fill_ratio()
+            self.metrics.outbox_fill.set(fill)
             high = fill >= self.OUTBOX_ALERT_FILL
             offline = tuple(
                 sorted(t.device.id for b in self.buses for t in b.targets if t.online is False)
@@ -284,8 +283,8 @@ class Gateway:
         last_prune = time.monotonic()
         while not self._stop.is_set():
             items = self.outbox.read(sink.name, 1000)
-            self.metrics.outbox_pending.labels(sink.name).set(self.outbox.pending(sink.name))
             if not items:
+                self.metrics.outbox_pending.labels(sink.name).set(0)
                 with self._wake:
                     self._wake.wait(timeout=0.5)
                 continue
@@ -305,6 +304,7 @@ class Gateway:
             self.metrics.sink_latency.labels(sink.name).observe(time.perf_counter() - started)
             self.metrics.sink_items.labels(sink.name).inc(len(items))
             self.outbox.commit(sink.name, items[-1].pos)
+            self.metrics.outbox_pending.labels(sink.name).set(self.outbox.head - items[-1].pos)
             if time.monotonic() - last_prune > 5:
                 self.outbox.prune()
                 last_prune = time.monotonic()

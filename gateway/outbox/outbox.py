@@ -120,6 +120,11 @@ class Outbox:
             ).fetchone()
             return self._last - int(cursor)
 
+    @property
+    def head(self) -> int:
+        """Position of the newest item (no query: kept in memory by append)."""
+        return self._last
+
     def fill_ratio(self) -> float:
         with self._lock:
             return (self._last - self._min_cursor_locked()) / self.max_pending

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+import orjson
+from sqlalchemy import Table, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,12 +26,23 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _insert_sql(engine: Engine, table: Table) -> str:
+    """INSERT that skips rows whose id is already stored (replays are no-ops)."""
+    cols = ", ".join(c.name for c in table.columns)
+    if engine.dialect.name == "postgresql":
+        marks = ", ".join(["%s"] * len(table.columns))
+        return f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    marks = ", ".join(["?"] * len(table.columns))
+    return f"INSERT OR IGNORE INTO {table.name} ({cols}) VALUES ({marks})"
+
+
 class SqlTimeSeriesSink:
     def __init__(self, url: str, gateway_id: str, name: str = "tsdb") -> None:
         self.name = name
         self.gateway_id = gateway_id
         self._engine = make_engine(url)
-        self._insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
+        self._readings_sql = _insert_sql(self._engine, ts.readings)
+        self._events_sql = _insert_sql(self._engine, ts.events)
         try:
             ts.metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
@@ -41,40 +51,43 @@ class SqlTimeSeriesSink:
     def write(
         self, readings: list[dict[str, Any]], events: list[dict[str, Any]], first: int, last: int
     ) -> None:
+        # Plain DBAPI executemany: the hot path of the gateway, where building ORM or Core
+        # statements per row cost more than the database's own work.
+        gw = self.gateway_id
         rows = [
-            {
-                "reading_id": r["id"],
-                "device_id": r["d"],
-                "metric": r["m"],
-                "ts": r["t"],
-                "value_num": float(r["v"]) if isinstance(r["v"], int | float) else None,
-                "value_text": r["v"] if isinstance(r["v"], str) else None,
-                "unit": r.get("u"),
-                "seq": r.get("s"),
-                "quality": r.get("q", "good"),
-                "received_ts": r["r"],
-                "gateway_id": self.gateway_id,
-            }
+            (
+                r["id"],
+                r["d"],
+                r["m"],
+                r["t"],
+                float(r["v"]) if isinstance(r["v"], int | float) else None,
+                r["v"] if isinstance(r["v"], str) else None,
+                r.get("u"),
+                r.get("s"),
+                r.get("q", "good"),
+                r["r"],
+                gw,
+            )
             for r in readings
         ]
         erows = [
-            {
-                "event_id": e["id"],
-                "device_id": e["d"],
-                "kind": e["k"],
-                "ts": e["t"],
-                "received_ts": e["r"],
-                "attrs": e.get("a"),
-                "gateway_id": self.gateway_id,
-            }
+            (
+                e["id"],
+                e["d"],
+                e["k"],
+                e["t"],
+                e["r"],
+                orjson.dumps(e["a"]).decode() if e.get("a") is not None else None,
+                gw,
+            )
             for e in events
         ]
         try:
             with self._engine.begin() as conn:
                 if rows:
-                    conn.execute(self._insert(ts.readings).on_conflict_do_nothing(), rows)
+                    conn.exec_driver_sql(self._readings_sql, rows)
                 if erows:
-                    conn.execute(self._insert(ts.events).on_conflict_do_nothing(), erows)
+                    conn.exec_driver_sql(self._events_sql, erows)
         except SQLAlchemyError as exc:
             raise SinkError(f"{self.name}: write failed: {exc.__class__.__name__}: {exc}") from exc
 

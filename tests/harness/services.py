@@ -390,6 +390,7 @@ def start_mosquitto(
     username: str | None = None,
     password: str | None = None,
     port: int | None = None,
+    extra_config: Sequence[str] = (),
     timeout: float = START_TIMEOUT,
 ) -> Mosquitto:
     """Start Mosquitto on 127.0.0.1 with its config, log and persistence in ``tmp``.
@@ -438,6 +439,7 @@ def start_mosquitto(
         lines += ["allow_anonymous false", f"password_file {password_file}"]
     else:
         lines.append("allow_anonymous true")
+    lines += list(extra_config)
     config = base / "mosquitto.conf"
     config.write_text("\n".join(lines) + "\n")
     log_path = base / "mosquitto.log"

@@ -190,3 +190,45 @@ def test_influxql_history_reads_what_the_sink_schema_holds(
             headers=token(client, "food"),
         )
         assert r.status_code == 503 and "unavailable" in r.json()["detail"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ts.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_sql_store_takes_a_replayed_batch_once(sql_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from gateway.sinks.sql_ts import SqlTimeSeriesSink
+
+    sink = SqlTimeSeriesSink(sql_url, "gw-canteen")
+    items = outbox_items(10)
+    events = [
+        {
+            "id": "dorm-a-door-01/door_forced/1",
+            "d": "dorm-a-door-01",
+            "k": "door_forced",
+            "t": T0,
+            "r": T0 + 5,
+            "a": {"reader": "main"},
+        }
+    ]
+    try:
+        sink.write(items[:12], events, 1, 13)
+        sink.write(items, events, 1, 21)  # replay overlapping the first batch
+    finally:
+        sink.close()
+    engine = create_engine(sql_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT metric, seq, value_num FROM ts_readings ORDER BY metric, seq")
+        ).all()
+        n_events = conn.execute(text("SELECT count(*) FROM ts_events")).scalar_one()
+    engine.dispose()
+    assert len(rows) == 20 and n_events == 1
+    assert [r.seq for r in rows if r.metric == "temperature"] == list(range(10))
+    assert [r.value_num for r in rows if r.metric == "door_open"] == [1.0, 0.0] * 5
