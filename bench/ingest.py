@@ -145,8 +145,20 @@ def main() -> None:
         time.sleep(1.0)
         gw.send_signal(signal.SIGTERM)
         gw.wait(30)
-        sub_args = [sub_exe, "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-c",
-                    "-i", "bench-sub", "-t", "campus/bench/#"]
+        sub_args = [
+            sub_exe,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(broker.port),
+            "-q",
+            "1",
+            "-c",
+            "-i",
+            "bench-sub",
+            "-t",
+            "campus/bench/#",
+        ]
         subprocess.run([*sub_args, "-E"], check=True, timeout=30)
 
         # 2. The stream: N messages, round-robin over the devices, queued for both sessions.
@@ -161,8 +173,11 @@ def main() -> None:
         for i in range(n):
             dev = ids[i % len(ids)]
             body = b'{"seq": %d, "ts": %d, "t": %.2f, "door": %s, "bat": %d}' % (
-                i // len(ids) + 1, base + i * 10, 3.0 + (i % 40) / 20,
-                b"true" if i % 17 == 0 else b"false", 90 - i % 7,
+                i // len(ids) + 1,
+                base + i * 10,
+                3.0 + (i % 40) / 20,
+                b"true" if i % 17 == 0 else b"false",
+                90 - i % 7,
             )
             infos.append(pub.publish(TOPIC.format(dev), body, qos=1))
         for info in infos:
@@ -172,18 +187,27 @@ def main() -> None:
 
         # 3. mosquitto_sub drains its copy.
         t0 = time.monotonic()
-        subprocess.run([*sub_args, "-C", str(n)], check=True, timeout=600,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*sub_args, "-C", str(n)], check=True, timeout=600, stdout=subprocess.DEVNULL
+        )
         sub_s = time.monotonic() - t0
 
         # 4. The gateway drains its copy into the store.
         readings = n * METRICS_PER_MESSAGE
         gw = start_gateway(env, log, args.profile)
-        wait(lambda: metric(metrics_port, "gateway_messages_received_total",
-                            '{transport="mqtt"}') > 0, 120, "first message")
+        wait(
+            lambda: (
+                metric(metrics_port, "gateway_messages_received_total", '{transport="mqtt"}') > 0
+            ),
+            120,
+            "first message",
+        )
         t0 = time.monotonic()
-        wait(lambda: metric(metrics_port, "gateway_sink_items_total", '{sink="tsdb"}')
-             >= readings, 900, "every reading in the store")
+        wait(
+            lambda: metric(metrics_port, "gateway_sink_items_total", '{sink="tsdb"}') >= readings,
+            900,
+            "every reading in the store",
+        )
         gw_s = time.monotonic() - t0
         rss = peak_rss_mb(gw.pid)
         gw.send_signal(signal.SIGTERM)
