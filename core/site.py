@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.durations import Duration
 from core.profiles import DeviceClass, Profile
+from core.rules_spec import Severity
 from core.yamlfile import ConfigError, load_model
 
 
@@ -69,6 +71,34 @@ class RuleOverride(_Strict):
     set: dict[str, Any]
 
 
+class NotificationChannel(_Strict):
+    """Where one audience is told: an Apprise URL (mailto://, json://, wecombot://,
+    dingtalk://, ...) whose secrets are written as ${ENV_VAR} and read from the environment
+    when sent, so they never sit in the site file or the logs."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    url: str
+    role: str  # the audience: rules name roles in their `notify` list
+    buildings: tuple[str, ...] = ()  # empty = every building (a dorm manager: theirs)
+    min_severity: Severity = Severity.WARNING
+
+
+class Escalation(_Strict):
+    """An active alert nobody acknowledged: escalate to `to` after `after`, and remind the
+    original audience every `remind_every` (at most `max_reminders` times)."""
+
+    after: Duration = timedelta(minutes=30)
+    to: str = "admin"
+    remind_every: Duration = timedelta(minutes=30)
+    max_reminders: int = Field(default=3, ge=0)
+
+
+class Notifications(_Strict):
+    channels: tuple[NotificationChannel, ...] = ()
+    max_per_hour: int = Field(default=30, gt=0)  # per channel; the rest goes into a digest
+    escalation: Escalation = Escalation()
+
+
 class SiteConfig(_Strict):
     site: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
@@ -78,6 +108,7 @@ class SiteConfig(_Strict):
     devices: tuple[DeviceConfig, ...]
     rule_overrides: tuple[RuleOverride, ...] = ()
     calendar: Calendar = Calendar()
+    notifications: Notifications = Notifications()
 
     @field_validator("timezone")
     @classmethod

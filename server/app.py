@@ -25,6 +25,7 @@ from server.history.influxql import InfluxQLHistory
 from server.history.reader import HistoryReader, SqlHistory
 from server.ingest.consumer import UplinkConsumer
 from server.ingest.processor import Processor
+from server.notifications.notifier import Notifier
 from server.notifications.stream import Broadcaster
 from server.settings import ServerSettings
 
@@ -57,6 +58,9 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
         )
     else:
         history = SqlHistory(make_engine(settings.ts_url()))
+    registry = CollectorRegistry()
+    notifier = Notifier(sessions, site, processor.rule_index, clock, registry)
+    broadcaster.add_listener(notifier.on_event)
     return ServerContext(
         settings=settings,
         clock=clock,
@@ -68,7 +72,8 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
         broadcaster=broadcaster,
         processor=processor,
         history=history,
-        registry=CollectorRegistry(),
+        registry=registry,
+        notifier=notifier,
     )
 
 
@@ -79,6 +84,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.notifier.start(settings.tick_seconds if consume else None)
         if consume:
             password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
             endpoint = with_credentials(
@@ -98,6 +104,7 @@ def create_app(
         finally:
             if ctx.consumer is not None:
                 ctx.consumer.stop()
+            ctx.notifier.stop()
             ctx.engine.dispose()
 
     app = FastAPI(title="Campus Facility Monitor", version="0.1.0", lifespan=lifespan)

@@ -15,6 +15,7 @@ from core.site import SiteConfig
 from server.history.reader import HistoryReader
 from server.ingest.consumer import UplinkConsumer
 from server.ingest.processor import Processor
+from server.notifications.notifier import Notifier
 from server.notifications.stream import Broadcaster
 from server.settings import ServerSettings
 
@@ -32,5 +33,6 @@ class ServerContext:
     processor: Processor
     history: HistoryReader
     registry: CollectorRegistry
+    notifier: Notifier
     consumer: UplinkConsumer | None = None
     public_reports: dict[str, list[float]] = field(default_factory=dict)

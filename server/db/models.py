@@ -4,6 +4,7 @@ from server.alerts.model import Alert, AlertEvent
 from server.auth.model import User
 from server.db.base import Base
 from server.ingest.model import Device, Gateway
+from server.notifications.model import NotificationLog
 from server.rules.store import RuleStateRow
 from server.work_orders.model import WorkOrder, WorkOrderEvent
 
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "Device",
     "Gateway",
+    "NotificationLog",
     "RuleStateRow",
     "User",
     "WorkOrder",

@@ -35,7 +35,13 @@ class Subscription:
 class Broadcaster:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self._listeners: list[Callable[[LiveEvent], None]] = []
         self._lock = threading.Lock()
+
+    def add_listener(self, listener: Callable[[LiveEvent], None]) -> None:
+        """Called in the publishing thread for every event; must only enqueue work."""
+        with self._lock:
+            self._listeners.append(listener)
 
     def subscribe(self, accept: Callable[[LiveEvent], bool]) -> Subscription:
         sub = Subscription(asyncio.get_running_loop(), accept)
@@ -51,6 +57,9 @@ class Broadcaster:
         """Thread-safe: called from the ingest thread after its transaction commits."""
         with self._lock:
             subs = list(self._subs)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
         for sub in subs:
             if sub.accept(event):
                 try:

@@ -1,0 +1,27 @@
+"""Every notification sent (or held back), one row per subject, channel and event: the
+unique key is the deduplication, so a replay, a restart or a repeated event never sends
+the same message twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db.base import Base, UtcDateTime
+
+
+class NotificationLog(Base):
+    __tablename__ = "notification_log"
+    __table_args__ = (UniqueConstraint("subject", "channel", "event", name="uq_notification"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), index=True)  # "alert:12", "wo:5"
+    channel: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(32))  # raised, resolved, escalated, reminder-1
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # pending, sent, failed, digest
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
