@@ -180,6 +180,10 @@ def main() -> None:
                 90 - i % 7,
             )
             infos.append(pub.publish(TOPIC.format(dev), body, qos=1))
+            if len(infos) >= 1000:  # keep paho's own queue small
+                for info in infos:
+                    info.wait_for_publish(60)
+                infos.clear()
         for info in infos:
             info.wait_for_publish(60)
         pub.disconnect()
