@@ -104,6 +104,8 @@ class MetricSpec(_Strict):
     valid: Range | None = None
     category: Literal["primary", "diagnostic"] = "primary"
     required: bool = False
+    # Booleans whose sense is the opposite of the metric's (Zigbee contact: true = closed).
+    invert: bool = False
 
     @model_validator(mode="after")
     def _preset_exists(self) -> MetricSpec:
@@ -191,6 +193,8 @@ class EventSpec(_Strict):
     when: EventWhen | None = None
     from_field: EventFromField | None = None
     attrs: tuple[str, ...] = ()  # payload fields copied onto the event
+    # attrs that identify a person (card numbers): replaced by a keyed hash at the gateway
+    pseudonymize: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _one_way(self) -> EventSpec:

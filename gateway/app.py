@@ -4,6 +4,7 @@ beyond moving items between stages; see decode/, outbox/ and sinks/ for what eac
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import threading
@@ -42,7 +43,7 @@ class Gateway:
         self.matcher = TopicMatcher(
             self.site, self.profiles, settings.gateway_id, settings.watch_namespace
         )
-        self.decoder = JsonDecoder()
+        self.decoder = JsonDecoder(self._pseudonym_key())
         self._queue: queue.SimpleQueue[RawMessage] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._wake = threading.Condition()
@@ -85,6 +86,19 @@ class Gateway:
             device_ep, f"facility-gw-{settings.gateway_id}", self.matcher.subscriptions, self._queue
         )
         self.buses = self._serial_buses()
+
+    def _pseudonym_key(self) -> bytes:
+        """The key that turns card numbers into pseudonyms: from the environment, or made
+        once and kept (0600) in the data folder so pseudonyms stay stable across restarts."""
+        if self.settings.pseudonym_key is not None:
+            return self.settings.pseudonym_key.get_secret_value().encode()
+        path = self.settings.data_dir / "pseudonym.key"
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(os.urandom(32))
+        return path.read_bytes()
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:

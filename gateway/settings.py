@@ -30,6 +30,8 @@ class GatewaySettings(BaseSettings):
     uplink_broker: str | None = None  # default: the device broker
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None  # per-gateway credentials in production
+    # Key for pseudonymising card numbers; default: made once in the data folder.
+    pseudonym_key: SecretStr | None = None
 
     tsdb: Literal["sql", "influx", "none"] = "sql"
     tsdb_url: str | None = None  # sql: SQLAlchemy URL (default SQLite in data_dir)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,8 +78,14 @@ def _lenient_json(payload: bytes) -> Any:
 class JsonDecoder:
     """Stateful only in the last value per device and metric, for `becomes` events."""
 
-    def __init__(self) -> None:
+    def __init__(self, pseudonym_key: bytes | None = None) -> None:
         self._last: dict[tuple[str, str], Value] = {}
+        # Keyed, so a card number cannot be recovered by hashing every possible number.
+        self._pseudonym_key = pseudonym_key or os.urandom(32)
+
+    def pseudonym(self, value: Any) -> str:
+        digest = hmac.new(self._pseudonym_key, str(value).encode(), hashlib.sha256)
+        return "p-" + str(digest.hexdigest())[:16]
 
     def decode(
         self,
@@ -130,6 +139,8 @@ class JsonDecoder:
                     reject(RejectReason.MISSING_FIELD, f"required field {spec.source!r} missing")
                 continue
             if raw is None:
+                if spec.required:  # a probe reporting null is as good as absent
+                    reject(RejectReason.MISSING_FIELD, f"required field {spec.source!r} is null")
                 continue
             try:
                 value = coerce(spec, raw, doc)
@@ -168,7 +179,11 @@ class JsonDecoder:
                     kind = event.from_field.map.get(code)
             if kind is None:
                 continue
-            attrs = {a: doc[a] for a in event.attrs if a in doc}
+            attrs = {
+                a: self.pseudonym(doc[a]) if a in event.pseudonymize else doc[a]
+                for a in event.attrs
+                if a in doc
+            }
             stamp = int(measured_at.timestamp() * 1000)
             out.events.append(
                 DeviceEvent(

@@ -27,9 +27,9 @@ def coerce(spec: MetricSpec, raw: Any, payload: dict[str, Any]) -> Value:
     name = f"{spec.key} ({spec.source if isinstance(spec.source, str) else 'register'})"
     if kind is MetricType.BOOL:
         if isinstance(raw, bool):
-            return raw
+            return raw != spec.invert
         if isinstance(raw, str) and raw.upper() in {"ON", "OFF", "OPEN", "CLOSED"}:
-            return raw.upper() in {"ON", "OPEN"}
+            return (raw.upper() in {"ON", "OPEN"}) != spec.invert
         raise ValueRejected(RejectReason.WRONG_TYPE, f"{name}={raw!r} is not a boolean")
     if kind is MetricType.STR:
         if isinstance(raw, str):
