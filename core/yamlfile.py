@@ -78,6 +78,17 @@ def validation_problems(exc: ValidationError, lines: dict[Path_, int]) -> list[s
 
 
 def parse_model(model: type[M], text: str, file: str) -> M:
+    # Fast path: plain libyaml load. Line numbers are only needed to explain a problem, so
+    # the slower line-tracking parse runs only then (a 10,000-device site stays cheap).
+    try:
+        data = yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        data = None
+    if data is not None:
+        try:
+            return model.model_validate(data)
+        except ValidationError:
+            pass
     data, lines = load_yaml(text, file)
     try:
         return model.model_validate(data)

@@ -9,7 +9,7 @@ import queue
 import random
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -24,12 +24,13 @@ from gateway.metrics import GatewayMetrics
 from gateway.outbox.outbox import Outbox, OutboxFull
 from gateway.settings import GatewaySettings
 from gateway.sinks.base import Sink, SinkError
-from gateway.sinks.influx import InfluxSink
 from gateway.sinks.sql_ts import SqlTimeSeriesSink
 from gateway.sinks.uplink_mqtt import UplinkSink
 from gateway.sources.mqtt import MqttSource
 from gateway.sources.raw import RawMessage
-from gateway.sources.serial.bus import PollTarget, SerialBus
+
+if TYPE_CHECKING:
+    from gateway.sources.serial.bus import SerialBus
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Gateway:
         if settings.tsdb == "sql":
             self.sinks.insert(0, SqlTimeSeriesSink(settings.sql_url(), settings.gateway_id))
         elif settings.tsdb == "influx":
+            from gateway.sinks.influx import InfluxSink  # only loaded when used: memory
+
             self.sinks.insert(
                 0,
                 InfluxSink(
@@ -222,6 +225,9 @@ class Gateway:
 
     # -- serial: one master per port; a poll is done once its readings are on disk ----------
     def _serial_buses(self) -> list[SerialBus]:
+        # pymodbus and pyserial are loaded only by gateways that have serial devices.
+        from gateway.sources.serial.bus import PollTarget, SerialBus
+
         by_bus: dict[str, list[PollTarget]] = {}
         for device in self.site.devices:
             profile = self.profiles[device.profile]
