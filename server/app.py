@@ -17,7 +17,7 @@ from core.mqtturl import parse_broker_url, with_credentials
 from core.profiles import load_profiles
 from core.ruleset import load_class_rules
 from core.site import load_site
-from server.api.routes import alerts, auth, devices, kpis, public, stream, work_orders
+from server.api.routes import alerts, auth, devices, dorms, kpis, public, stream, work_orders
 from server.auth.users import ensure_demo_users
 from server.context import ServerContext
 from server.db.engine import make_engine, migrate, session_factory
@@ -109,7 +109,7 @@ def create_app(
 
     app = FastAPI(title="Campus Facility Monitor", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
-    for module in (public, auth, devices, alerts, work_orders, kpis, stream):
+    for module in (public, auth, devices, alerts, work_orders, kpis, stream, dorms):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 

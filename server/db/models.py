@@ -3,6 +3,7 @@
 from server.alerts.model import Alert, AlertEvent
 from server.auth.model import User
 from server.db.base import Base
+from server.dorms.late_returns import LateReturn
 from server.ingest.model import Device, Gateway
 from server.notifications.model import NotificationLog
 from server.rules.store import RuleStateRow
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "Device",
     "Gateway",
+    "LateReturn",
     "NotificationLog",
     "RuleStateRow",
     "User",

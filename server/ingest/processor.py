@@ -21,6 +21,7 @@ from core.wire import GatewayStatus, UplinkBatch
 from server.alerts import service as alerts
 from server.alerts.model import Alert
 from server.alerts.schemas import AlertOut
+from server.dorms import late_returns
 from server.ingest.model import Device, Gateway
 from server.notifications.stream import Broadcaster, LiveEvent
 from server.rules import engine
@@ -186,6 +187,7 @@ class Processor:
         if device.last_seen is None or e.received_at > device.last_seen:
             device.last_seen = e.received_at
         device.online = True
+        late_returns.record(s, self.site, device.building, e)
         rules = self.rules.get(device.id)
         if rules is None:
             return

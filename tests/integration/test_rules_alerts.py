@@ -373,3 +373,54 @@ def test_gateway_last_will_is_one_alert_not_one_per_device(server: Any, clock: M
         GatewayStatus(gateway_id="gw-canteen", state="online"), clock.now()
     )
     assert alerts_of(client, "admin", state="active") == []
+
+
+def test_entries_after_curfew_are_late_returns_for_that_buildings_manager(server: Any) -> None:
+    client, ctx = server
+    night = datetime(2026, 11, 24, tzinfo=TZ)
+
+    def card(device: str, hh: int, mm: int, n: int, reader: str = "in", day: int = 0) -> Any:
+        at = (night + timedelta(days=day, hours=hh, minutes=mm)).astimezone(UTC)
+        e = event(device, "card_granted", at, n)
+        return type(e)(
+            event_id=e.event_id,
+            device_id=e.device_id,
+            kind=e.kind,
+            measured_at=at,
+            received_at=at,
+            attrs={"card": f"p-{n:016x}", "reader": reader},
+        )
+
+    evening = batch(
+        [],
+        [
+            card("dorm-a-door-01", 22, 30, 1),  # before the 23:00 curfew: nothing
+            card("dorm-a-door-01", 23, 20, 2),
+            card("dorm-a-door-02", 23, 30, 3, reader="out"),  # leaving is not a return
+            card("dorm-a-door-01", 0, 40, 4, day=1),  # after midnight: the same night
+            card("dorm-b-door-01", 23, 50, 5),
+            card("dorm-a-door-01", 7, 10, 6, day=1),  # morning: nothing
+        ],
+    )
+    ctx.processor.handle_batch(evening)
+    ctx.processor.handle_batch(evening)  # replayed: recorded once
+
+    def late(user: str, **params: str) -> Any:
+        return client.get(
+            "/api/late-returns",
+            params={"night": "2026-11-24", **params},
+            headers=token(client, user),
+        )
+
+    a = late("dorm-a").json()["entries"]
+    assert [(e["device_id"], e["local_time"]) for e in a] == [
+        ("dorm-a-door-01", "23:20"),
+        ("dorm-a-door-01", "00:40"),
+    ]
+    assert a[0]["card"] == "p-0000000000000002"
+    assert [e["local_time"] for e in late("dorm-b").json()["entries"]] == ["23:50"]
+    assert len(late("admin").json()["entries"]) == 3
+    assert late("maint").status_code == 403
+    assert late("dorm-a", night="2026-11-25").json()["entries"] == []
+    # Not an alarm: no alert was raised for any of them.
+    assert alerts_of(client, "admin", state="active") == []

@@ -1,0 +1,1 @@
+"""Dormitory records: late returns after the building's curfew."""
