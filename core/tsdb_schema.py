@@ -46,3 +46,18 @@ events = Table(
     Column("gateway_id", String(64), nullable=False),
     Index("ix_ts_events_device_ts", "device_id", "ts"),
 )
+
+# Hourly roll-up of numeric readings, kept after the raw rows pass their retention: the
+# history stays readable (min/max/mean per hour) for as long as a cold-chain audit needs.
+readings_hourly = Table(
+    "ts_readings_hourly",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("metric", String(64), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),  # epoch ms of the hour's start (UTC)
+    Column("n", BigInteger, nullable=False),
+    Column("min", Double, nullable=False),
+    Column("max", Double, nullable=False),
+    Column("mean", Double, nullable=False),
+    Column("unit", String(16), nullable=True),
+)

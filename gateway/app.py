@@ -301,6 +301,7 @@ class Gateway:
     def _sink_loop(self, sink: Sink) -> None:
         backoff = 0.5
         last_prune = time.monotonic()
+        next_retention = time.monotonic() + 60
         while not self._stop.is_set():
             items = self.outbox.read(sink.name, 1000)
             if not items:
@@ -328,6 +329,21 @@ class Gateway:
             if time.monotonic() - last_prune > 5:
                 self.outbox.prune()
                 last_prune = time.monotonic()
+            if isinstance(sink, SqlTimeSeriesSink) and time.monotonic() > next_retention:
+                next_retention = time.monotonic() + 3600
+                self._retention(sink)
+
+    def _retention(self, sink: SqlTimeSeriesSink) -> None:
+        days = self.settings.tsdb_retention_days
+        if days <= 0:
+            return
+        try:
+            hours, deleted = sink.apply_retention(days, int(time.time() * 1000))
+        except SinkError as exc:
+            log.warning("%s", exc)
+            return
+        if deleted:
+            log.info("retention: %d raw readings rolled up into %d hourly rows", deleted, hours)
 
 
 def build_gateway(settings: GatewaySettings) -> Gateway:

@@ -35,6 +35,9 @@ class GatewaySettings(BaseSettings):
 
     tsdb: Literal["sql", "influx", "none"] = "sql"
     tsdb_url: str | None = None  # sql: SQLAlchemy URL (default SQLite in data_dir)
+    # SQL store: raw readings older than this are rolled up hourly (min/max/mean) and
+    # deleted; 0 keeps every raw reading (cold-chain logs must be kept at least 2 years).
+    tsdb_retention_days: int = Field(default=0, ge=0)
     influx_url: str = "http://127.0.0.1:8086"
     influx_token: SecretStr = SecretStr("")
     influx_org: str = "campus"

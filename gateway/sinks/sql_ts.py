@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, create_engine, event
+from sqlalchemy import Table, create_engine, delete, event, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -90,6 +92,45 @@ class SqlTimeSeriesSink:
                     conn.exec_driver_sql(self._events_sql, erows)
         except SQLAlchemyError as exc:
             raise SinkError(f"{self.name}: write failed: {exc.__class__.__name__}: {exc}") from exc
+
+    def apply_retention(self, retention_days: int, now_ms: int) -> tuple[int, int]:
+        """Roll raw readings older than `retention_days` up into hourly min/max/mean rows,
+        then delete them. Only whole hours are rolled up, so an hour is never half counted;
+        idempotent (a repeated run finds nothing left to roll up). Returns (hours, rows)."""
+        if retention_days <= 0:
+            return (0, 0)
+        hour_ms = 3_600_000
+        cutoff = (now_ms - retention_days * 86_400_000) // hour_ms * hour_ms
+        t, h = ts.readings, ts.readings_hourly
+        bucket = (t.c.ts - (t.c.ts % hour_ms)).label("hour")
+        rollup = (
+            select(
+                t.c.device_id,
+                t.c.metric,
+                bucket,
+                func.count().label("n"),
+                func.min(t.c.value_num).label("min"),
+                func.max(t.c.value_num).label("max"),
+                func.avg(t.c.value_num).label("mean"),
+                func.max(t.c.unit).label("unit"),
+            )
+            .where(t.c.ts < cutoff, t.c.value_num.is_not(None))
+            .group_by(t.c.device_id, t.c.metric, bucket)
+        )
+        try:
+            with self._engine.begin() as conn:
+                rows = [dict(r._mapping) for r in conn.execute(rollup)]
+                if rows:
+                    insert = (
+                        pg_insert(h)
+                        if self._engine.dialect.name == "postgresql"
+                        else sqlite_insert(h)
+                    )
+                    conn.execute(insert.on_conflict_do_nothing(), rows)
+                deleted = conn.execute(delete(t).where(t.c.ts < cutoff)).rowcount
+        except SQLAlchemyError as exc:
+            raise SinkError(f"{self.name}: retention failed: {exc}") from exc
+        return (len(rows), deleted or 0)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
 from core import tsdb_schema as ts
@@ -46,15 +46,37 @@ class SqlHistory:
         )
         if metric:
             q = q.where(t.c.metric == metric)
+        h = ts.readings_hourly
+        hq = (
+            select(h.c.metric, h.c.hour, h.c.mean, h.c.unit)
+            .where(
+                h.c.device_id == device_id,
+                h.c.hour >= int(start.timestamp() * 1000),
+                h.c.hour <= int(end.timestamp() * 1000),
+            )
+            .order_by(h.c.hour)
+            .limit(limit)
+        )
+        if metric:
+            hq = hq.where(h.c.metric == metric)
         try:
             with self._engine.connect() as conn:
                 rows = conn.execute(q).all()
+                hourly = conn.execute(hq).all() if inspect(conn).has_table(h.name) else []
         except Exception as exc:  # the store is the gateway's: it may not exist yet
             raise HistoryUnavailable(str(exc)) from exc
-        return [
+        # Hourly means stand in for raw readings that retention removed (older than any raw).
+        first_raw = rows[0][1] if rows else None
+        points = [
+            Point(m, datetime.fromtimestamp(t_ms / 1000, tz=UTC), mean, u)
+            for m, t_ms, mean, u in hourly
+            if first_raw is None or t_ms + 3_600_000 <= first_raw
+        ]
+        points += [
             Point(m, datetime.fromtimestamp(t_ms / 1000, tz=UTC), vn if vn is not None else vt, u)
             for m, t_ms, vn, vt, u in rows
         ]
+        return points[:limit]
 
 
 class HistoryUnavailable(RuntimeError):

@@ -232,3 +232,51 @@ def test_sql_store_takes_a_replayed_batch_once(sql_url: str) -> None:
     assert len(rows) == 20 and n_events == 1
     assert [r.seq for r in rows if r.metric == "temperature"] == list(range(10))
     assert [r.value_num for r in rows if r.metric == "door_open"] == [1.0, 0.0] * 5
+
+
+def test_sql_retention_rolls_old_readings_up_hourly(sql_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from gateway.sinks.sql_ts import SqlTimeSeriesSink
+    from server.history.reader import SqlHistory
+
+    sink = SqlTimeSeriesSink(sql_url, "gw-canteen")
+    items = outbox_items(150)  # one fridge message a minute for 2.5 hours from T0
+    recent_t = T0 + 10 * 86_400_000
+    recent = [
+        dict(i, id=f"recent/{i['id']}", t=recent_t + n * 60_000) for n, i in enumerate(items[:4])
+    ]
+    try:
+        sink.write(items + recent, [], 1, 304)
+        now = T0 + 10 * 86_400_000 + 3_600_000
+        assert sink.apply_retention(7, now) == (6, 300)  # 3 hours x 2 metrics; 300 raw rows
+        assert sink.apply_retention(7, now) == (0, 0)  # nothing left to roll up
+    finally:
+        sink.close()
+    engine = create_engine(sql_url)
+    with engine.connect() as conn:
+        hourly = conn.execute(
+            text(
+                "SELECT hour, n, min, max, mean FROM ts_readings_hourly "
+                "WHERE metric = 'temperature' ORDER BY hour"
+            )
+        ).all()
+        raw = conn.execute(text("SELECT count(*) FROM ts_readings")).scalar_one()
+    assert raw == 4  # the recent readings stay raw
+    temps = [3.0 + i / 10 for i in range(150)]
+    for k, row in enumerate(hourly):
+        chunk = temps[k * 60 : (k + 1) * 60]
+        assert row.hour == T0 + k * 3_600_000 and row.n == len(chunk)
+        assert (row.min, row.max) == (pytest.approx(min(chunk)), pytest.approx(max(chunk)))
+        assert row.mean == pytest.approx(sum(chunk) / len(chunk))
+    assert len(hourly) == 3
+
+    start = datetime.fromtimestamp(T0 / 1000, tz=UTC)
+    points = SqlHistory(engine).read(
+        "canteen-fridge-01", "temperature", start, start + timedelta(days=11), 1000
+    )
+    assert [p.value for p in points[:3]] == pytest.approx(
+        [sum(temps[0:60]) / 60, sum(temps[60:120]) / 60, sum(temps[120:150]) / 30]
+    )
+    assert len(points) == 3 + 2  # three hourly means, then the two recent raw temperatures
+    engine.dispose()
