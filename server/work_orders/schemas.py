@@ -75,5 +75,7 @@ class PublicFaultReport(BaseModel):
     location: str = Field(min_length=2, max_length=256)
     description: str = Field(min_length=5, max_length=2000)
     contact: str | None = Field(default=None, max_length=128)
+    # Optional photo as a data URL (JPEG or PNG, at most 2 MB): checked by its content.
+    photo: str | None = Field(default=None, max_length=3_000_000)
     # Honeypot: hidden in the form; bots fill every field, people never see it.
     website: str | None = Field(default=None, max_length=200)

@@ -241,3 +241,41 @@ def test_bad_uplink_message_is_rejected_without_harm(server: Any) -> None:
     feed(ctx, temps("canteen-fridge-02", 0, [3.3]))
     devices = client.get("/api/devices", headers=token(client, "admin")).json()
     assert next(d for d in devices if d["id"] == "canteen-fridge-02")["online"] is True
+
+
+def test_public_report_with_a_photo_and_refused_photos(server: Any) -> None:
+    import base64
+
+    client, _ = server
+    # A real 1x1 PNG (the smallest valid file), as a phone's browser would send it.
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+    r = client.post(
+        "/api/public/fault-reports",
+        json={
+            "location": "Dorm B, 3rd floor washroom",
+            "description": "Tap leaking all night",
+            "photo": "data:image/png;base64," + base64.b64encode(png).decode(),
+        },
+    )
+    assert r.status_code == 201, r.text
+    wo_id = r.json()["id"]
+    got = client.get(f"/api/work-orders/{wo_id}/photo", headers=token(client, "maint"))
+    assert got.status_code == 200 and got.content == png
+    assert got.headers["content-type"] == "image/png"
+    assert client.get(f"/api/work-orders/{wo_id}/photo").status_code == 401
+
+    for photo, says in (
+        (
+            "data:image/png;base64," + base64.b64encode(b"MZ\x90\x00 not an image").decode(),
+            "JPEG or PNG",
+        ),
+        ("data:image/png;base64,@@@", "base64"),
+        ("http://example.com/x.png", "data URL"),
+    ):
+        r = client.post(
+            "/api/public/fault-reports",
+            json={"location": "Gym", "description": "Broken window pane", "photo": photo},
+        )
+        assert r.status_code == 422 and says in r.json()["detail"], r.text

@@ -115,11 +115,11 @@ def readings(
     start = start or end - timedelta(hours=24)
     if start.tzinfo is None or end.tzinfo is None:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             "start and end need a time zone, e.g. 2026-11-25T08:00:00Z",
         )
     if start > end:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start is after end")
+        raise HTTPException(422, "start is after end")
     try:
         points = ctx.history.read(device_id, metric, start, end, limit)
     except HistoryUnavailable as exc:
@@ -153,7 +153,7 @@ def declare_maintenance(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only maintenance declares maintenance")
     _visible_device(session, viewer, device_id)
     if body.until is not None and body.until.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "until needs a time zone")
+        raise HTTPException(422, "until needs a time zone")
     ctx.processor.declare_maintenance(session, device_id, body.until, viewer.username, body.comment)
     session.commit()
     return {"device_id": device_id, "maintenance_until": body.until, "by": viewer.username}

@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 from core.rules_spec import Priority
 from server.api.deps import Ctx, SessionDep
 from server.notifications.stream import LiveEvent
-from server.work_orders import service
+from server.work_orders import photos, service
 from server.work_orders.schemas import PublicFaultReport, WorkOrderOut
 from server.work_orders.sla import COMMITMENTS
 
@@ -66,6 +66,12 @@ def fault_report(
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, "too many reports from this address; try again later"
         )
+    photo = None
+    if body.photo:
+        try:
+            photo = photos.decode_photo(body.photo)
+        except photos.PhotoError as exc:
+            raise HTTPException(422, f"photo: {exc}") from exc
     ctx.public_reports[client] = [*recent, now]
     wo = service.open_manual(
         session,
@@ -82,6 +88,8 @@ def fault_report(
         tz=ctx.site.tz,
     )
     session.commit()
+    if photo is not None:
+        photos.save(ctx.settings.data_dir / "photos", wo.id, photo[0], photo[1])
     ctx.broadcaster.publish(
         LiveEvent(
             "work_order",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from server.api.deps import Ctx, SessionDep, ViewerDep
@@ -10,7 +11,7 @@ from server.auth.model import Role
 from server.auth.scope import can_see
 from server.ingest.model import Device
 from server.notifications.stream import LiveEvent
-from server.work_orders import service
+from server.work_orders import photos, service
 from server.work_orders.model import Status, WorkOrder
 from server.work_orders.schemas import (
     TransitionIn,
@@ -63,20 +64,25 @@ def get_work_order(session: SessionDep, viewer: ViewerDep, wo_id: int) -> WorkOr
     return WorkOrderDetail.model_validate(_visible(session, viewer, wo_id))
 
 
+@router.get("/{wo_id}/photo")
+def get_photo(ctx: Ctx, session: SessionDep, viewer: ViewerDep, wo_id: int) -> FileResponse:
+    _visible(session, viewer, wo_id)
+    found = photos.find(ctx.settings.data_dir / "photos", wo_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"work order {wo_id} has no photo")
+    return FileResponse(found[0], media_type=found[1])
+
+
 @router.post("", status_code=201)
 def create(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: WorkOrderCreate) -> WorkOrderOut:
     building = body.building
     if body.device_id is not None:
         d = session.get(Device, body.device_id)
         if d is None or not can_see(viewer, building=d.building, device_class=d.device_class):
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, f"device_id: no device {body.device_id!r}"
-            )
+            raise HTTPException(422, f"device_id: no device {body.device_id!r}")
         building = building or d.building
     if building is not None and ctx.site.building(building) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"building: unknown building {building!r}"
-        )
+        raise HTTPException(422, f"building: unknown building {building!r}")
     wo = service.open_manual(
         session,
         category=body.category,
