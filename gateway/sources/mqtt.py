@@ -33,6 +33,7 @@ class MqttSource:
         self.connected = False
         self._client = make_client(endpoint, client_id, persistent=True, manual_ack=True)
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
@@ -52,10 +53,16 @@ class MqttSource:
         if reason.is_failure:
             log.error("device broker %s refused connection: %s", self._endpoint, reason)
             return
-        self.connected = True
         log.info("connected to device broker %s", self._endpoint)
         if self._subscriptions:
             client.subscribe([(topic, 1) for topic in self._subscriptions])
+        else:
+            self.connected = True
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        # `connected` means subscribed: from here on no device message can slip past us.
+        self.connected = True
+        log.info("subscribed to %d topic filters on %s", len(self._subscriptions), self._endpoint)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected = False

@@ -20,7 +20,7 @@ from server.app import create_app
 from server.history.influxql import InfluxQLHistory
 from server.settings import ServerSettings
 from tests.harness import InfluxDB1, VictoriaMetrics
-from tests.helpers import token
+from tests.helpers import token, wait_until
 from tests.integration.test_gateway_mqtt import TOPIC, publish, publisher
 
 pytestmark = pytest.mark.integration
@@ -110,6 +110,7 @@ def test_gateway_writes_device_messages_to_victoria_metrics(
     )
     gw = Gateway(settings)
     gw.start()
+    wait_until(lambda: gw.source.connected, 10, "gateway subscribed")
     dev = publisher(mosquitto.url)
     try:
         now = int(datetime.now(UTC).timestamp() * 1000)
