@@ -216,6 +216,13 @@ class Notifier:
                 for alert in open_alerts:
                     age = now - alert.raised_at
                     data = _alert_dict(alert)
+                    done = set(
+                        s.scalars(
+                            select(NotificationLog.event).where(
+                                NotificationLog.subject == f"alert:{alert.id}"
+                            )
+                        )
+                    )
                     if age >= esc.after and not _has_event(alert, "escalated"):
                         alert.history.append(
                             AlertEvent(
@@ -230,7 +237,8 @@ class Notifier:
                     if esc.remind_every > timedelta(0):
                         n = min(int(age / esc.remind_every), esc.max_reminders)
                         for i in range(1, n + 1):
-                            self._alert(data, f"reminder-{i}")
+                            if f"reminder-{i}" not in done:  # the log dedupes; skip its work
+                                self._alert(data, f"reminder-{i}")
         self._flush_digests()
 
     # -- delivery --------------------------------------------------------------------------
