@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.durations import Duration
 from core.rules_spec import RuleSpec
@@ -75,6 +75,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def scalar_key(value: Any) -> str | None:
+    """The text a JSON scalar is matched by in a profile's `map`: YAML keys arrive typed
+    (`true:`, `1:`) and JSON values too, so both sides meet as text ("true", "1", "open").
+    None for what is not a scalar (objects, lists, null)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # 1.0 and 1 are the same JSON number; nan/inf never match a key.
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _text_keys(raw: Any) -> Any:
+    """Before validation: turn typed YAML map keys into their `scalar_key` text."""
+    if not isinstance(raw, dict):
+        return raw
+    out: dict[Any, Any] = {}
+    for key, value in raw.items():
+        text = scalar_key(key)
+        if text is None:
+            raise ValueError(f"map key {key!r} is not a scalar")
+        out[text] = value
+    return out
+
+
 class ModbusSource(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     function: Literal["input", "holding"]
@@ -106,6 +135,11 @@ class MetricSpec(_Strict):
     required: bool = False
     # Booleans whose sense is the opposite of the metric's (Zigbee contact: true = closed).
     invert: bool = False
+    # Words a device uses for a value, e.g. {open: true, closed: false}; a text value not
+    # listed is refused as unknown_value. The mapped value then goes through the checks above.
+    map: dict[str, bool | float | str] | None = None
+
+    _map_keys = field_validator("map", mode="before")(_text_keys)
 
     @model_validator(mode="after")
     def _preset_exists(self) -> MetricSpec:
@@ -113,6 +147,11 @@ class MetricSpec(_Strict):
             raise ValueError(f"unknown preset {self.preset!r}; known: {sorted(PRESETS)}")
         if self.preset is None and self.type is None:
             raise ValueError("a metric needs a 'preset' or a 'type'")
+        for word, value in (self.map or {}).items():
+            if not _fits(self.resolved_type, value):
+                raise ValueError(
+                    f"map: {word!r} -> {value!r} is not a {self.resolved_type.value} value"
+                )
         if (
             self.source_unit
             and self.resolved_unit
@@ -141,15 +180,30 @@ class MetricSpec(_Strict):
         return PRESETS[self.preset].valid if self.preset else Range()
 
 
+def _fits(kind: MetricType, value: bool | float | str) -> bool:
+    if kind is MetricType.BOOL:
+        return isinstance(value, bool)
+    if kind is MetricType.STR:
+        return isinstance(value, str)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class MqttTransport(_Strict):
     kind: Literal["mqtt"] = "mqtt"
     # Placeholders {site} and {address}; {address} defaults to the device id.
     topic: str
     payload: Literal["json"] = "json"
+    # Payload fields are dotted paths into nested objects ("DS18B20.Temperature").
     sequence: str | None = None  # payload field carrying the device's message counter
     timestamp: str | None = None  # payload field with the device's own time
-    timestamp_format: Literal["unix_s", "unix_ms", "iso8601"] = "unix_ms"
-    max_bytes: int = 16384
+    # auto: ISO 8601 text or Unix milliseconds, whichever arrives (Zigbee2MQTT's last_seen
+    # is either, by bridge setting).
+    timestamp_format: Literal["unix_s", "unix_ms", "iso8601", "auto"] = "unix_ms"
+    # An ISO 8601 time without a UTC offset cannot be placed: "restamp" marks the reading
+    # restamped (an unexpected clock problem); "receive_time" uses the gateway's receive
+    # time as a documented normal case (Tasmota's default "Time" is zone-less local time).
+    naive_timestamp: Literal["restamp", "receive_time"] = "restamp"
+    max_bytes: int = Field(default=16384, gt=0)  # larger payloads are refused as oversize
 
     @model_validator(mode="after")
     def _topic_placeholders(self) -> MqttTransport:
@@ -182,17 +236,32 @@ class EventWhen(_Strict):
 
 
 class EventFromField(_Strict):
-    """Events named by a payload field: {"event": "forced"} -> door_forced."""
+    """Events named by a payload field: {"event": "forced"} -> door_forced. The field may be
+    nested ("event.type") and its value text, a number or a boolean (`true: card_granted`)."""
 
     source: str
     map: dict[str, str]
+    ignore: tuple[str, ...] = ()  # codes that are known and not events (heartbeats)
+    # A code neither mapped nor ignored is counted as unknown_value unless set to "ignore":
+    # firmware that grows a new event code should be noticed, not silently dropped.
+    unmapped: Literal["reject", "ignore"] = "reject"
+
+    _map_keys = field_validator("map", mode="before")(_text_keys)
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _ignore_text(cls, raw: Any) -> Any:
+        if isinstance(raw, list | tuple):
+            return tuple(text if (text := scalar_key(v)) is not None else v for v in raw)
+        return raw
 
 
 class EventSpec(_Strict):
     kind: str | None = None
     when: EventWhen | None = None
     from_field: EventFromField | None = None
-    attrs: tuple[str, ...] = ()  # payload fields copied onto the event
+    # Payload fields copied onto the event: a list of field names, or {attr: dotted.path}.
+    attrs: tuple[str, ...] | dict[str, str] = ()
     # attrs that identify a person (card numbers): replaced by a keyed hash at the gateway
     pseudonymize: tuple[str, ...] = ()
 
@@ -202,7 +271,18 @@ class EventSpec(_Strict):
             raise ValueError("an event needs exactly one of 'when' or 'from_field'")
         if self.when is not None and not self.kind:
             raise ValueError("an event with 'when' needs a 'kind'")
+        # A misspelt name here would store card numbers in clear: refuse it.
+        unknown = set(self.pseudonymize) - set(self.attr_paths)
+        if unknown:
+            raise ValueError(f"pseudonymize names attrs the event does not copy: {sorted(unknown)}")
         return self
+
+    @property
+    def attr_paths(self) -> dict[str, str]:
+        """Attribute name -> payload path."""
+        if isinstance(self.attrs, dict):
+            return dict(self.attrs)
+        return {name: name for name in self.attrs}
 
 
 class Example(_Strict):

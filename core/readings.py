@@ -22,6 +22,8 @@ class RejectReason(StrEnum):
     OVERSIZE = "oversize"
     MISSING_FIELD = "missing_field"
     WRONG_TYPE = "wrong_type"
+    # A value outside the profile's closed set (an event code or state word it does not map).
+    UNKNOWN_VALUE = "unknown_value"
     NOT_FINITE = "not_finite"
     OUT_OF_RANGE = "out_of_range"
     BAD_TIMESTAMP = "bad_timestamp"
@@ -33,6 +35,8 @@ class RejectReason(StrEnum):
     ERROR_REPLY = "error_reply"
     TIMEOUT = "timeout"
     OUTBOX_FULL = "outbox_full"
+    # The decoder itself failed on a message: a bug, counted so it cannot hide (gateway/app.py).
+    DECODE_ERROR = "decode_error"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,6 +45,8 @@ class SimOptions:
     door_heartbeat_s: float = 60.0
     held_alarm_s: float = 60.0
     tick_s: float = 1.0
+    # Kitchen door openings per simulated hour; 0 for tests that watch one fault alone.
+    fridge_door_openings_per_h: float = 4.0
     seed: int | None = None
 
 
@@ -77,7 +79,12 @@ class SimRunner:
             rng = random.Random(self._rng.random())
             model: Fridge | DoorController
             if cls in FRIDGE_PARAMS:
-                model = Fridge(device.id, FRIDGE_PARAMS[cls], rng)
+                model = Fridge(
+                    device.id,
+                    FRIDGE_PARAMS[cls],
+                    rng,
+                    door_openings_per_h=options.fridge_door_openings_per_h,
+                )
             elif cls is DeviceClass.DORM_DOOR:
                 model = DoorController(device.id, rng, held_alarm_s=options.held_alarm_s)
             else:

@@ -61,6 +61,7 @@ class Fridge:
     defrost_left_s: float = 0.0
     since_defrost_s: float = 0.0
     battery: float = 97.0
+    door_openings_per_h: float = 4.0  # while the kitchen works
     faults: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -82,8 +83,8 @@ class Fridge:
         """Advance the physics by dt_s simulated seconds; `busy` = kitchen working hours."""
         p = self.params
         hours = dt_s / 3600
-        # Door openings: a few per hour while the kitchen works, ~20 s each.
-        if busy and self.door_open_s <= 0 and self.rng.random() < 4 * hours:
+        # Door openings: a few per hour while the kitchen works, 8-40 s each.
+        if busy and self.door_open_s <= 0 and self.rng.random() < self.door_openings_per_h * hours:
             self.door_open_s = self.rng.uniform(8, 40)
         door_open = self.door_open_s > 0 or "door_ajar" in self.faults
         self.door_open_s = max(0.0, self.door_open_s - dt_s)
