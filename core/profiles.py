@@ -230,6 +230,10 @@ class SerialTransport(_Strict):
 Transport = Annotated[MqttTransport | SerialTransport, Field(discriminator="kind")]
 
 
+# Event kinds are keys the rules name and the stores index (64 characters there).
+EventKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
 class EventWhen(_Strict):
     metric: str
     becomes: bool | str | float
@@ -240,7 +244,7 @@ class EventFromField(_Strict):
     nested ("event.type") and its value text, a number or a boolean (`true: card_granted`)."""
 
     source: str
-    map: dict[str, str]
+    map: dict[str, EventKind]
     ignore: tuple[str, ...] = ()  # codes that are known and not events (heartbeats)
     # A code neither mapped nor ignored is counted as unknown_value unless set to "ignore":
     # firmware that grows a new event code should be noticed, not silently dropped.
@@ -257,7 +261,7 @@ class EventFromField(_Strict):
 
 
 class EventSpec(_Strict):
-    kind: str | None = None
+    kind: EventKind | None = None
     when: EventWhen | None = None
     from_field: EventFromField | None = None
     # Payload fields copied onto the event: a list of field names, or {attr: dotted.path}.

@@ -11,6 +11,7 @@ CONVERSIONS: dict[tuple[str, str], Callable[[float], float]] = {
     ("kW", "W"): lambda kw: kw * 1000.0,
     ("Wh", "kWh"): lambda wh: wh / 1000.0,
     ("mV", "V"): lambda mv: mv / 1000.0,  # battery voltage as Zigbee2MQTT reports it
+    ("V", "mV"): lambda v: v * 1000.0,
     ("L", "m³"): lambda litre: litre / 1000.0,
     ("m³", "L"): lambda m3: m3 * 1000.0,
 }

@@ -66,12 +66,13 @@ def validation_problems(exc: ValidationError, lines: dict[Path_, int]) -> list[s
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
-        # Discriminated unions add the tag to loc; walk back to the deepest known line.
-        line = 0
-        for cut in range(len(loc), -1, -1):
-            if loc[:cut] in lines:
-                line = lines[loc[:cut]]
-                break
+        # Unions add a tag to loc ("transport.mqtt.max_bytes") that is not in the file:
+        # step over parts the file does not have, to the deepest line it does.
+        found: Path_ = ()
+        for part in loc:
+            if (*found, part) in lines:
+                found = (*found, part)
+        line = lines.get(found, 0)
         field = ".".join(str(p) for p in loc) or "(top level)"
         problems.append(f"{line}: {field}: {err['msg']}")
     return problems

@@ -16,7 +16,7 @@ from core.mqtturl import BrokerEndpoint, make_client
 from core.profiles import DeviceClass, MqttTransport, Profile
 from core.site import SiteConfig
 from core.wire import TOPIC_ROOT, sim_command_topic
-from firmware_sim.devices.door import DoorController
+from firmware_sim.devices.door import DEFAULT_CURFEW, DoorController
 from firmware_sim.devices.fridge import CHILLED, FREEZER, SAMPLE, Fridge
 from firmware_sim.faults import UnknownFault
 from firmware_sim.serial_slaves import SerialSimulator
@@ -44,6 +44,7 @@ class SimOptions:
     report_every_s: float = 60.0  # fridge report interval, real seconds
     door_heartbeat_s: float = 60.0
     held_alarm_s: float = 60.0
+    invalid_card_every_s: float = 3.0  # `invalid_cards`: gap between refused cards
     tick_s: float = 1.0
     # Kitchen door openings per simulated hour; 0 for tests that watch one fault alone.
     fridge_door_openings_per_h: float = 4.0
@@ -86,7 +87,14 @@ class SimRunner:
                     door_openings_per_h=options.fridge_door_openings_per_h,
                 )
             elif cls is DeviceClass.DORM_DOOR:
-                model = DoorController(device.id, rng, held_alarm_s=options.held_alarm_s)
+                building = site.building(device.building)
+                model = DoorController(
+                    device.id,
+                    rng,
+                    held_alarm_s=options.held_alarm_s,
+                    invalid_every_s=options.invalid_card_every_s,
+                    curfew=building.curfew if building and building.curfew else DEFAULT_CURFEW,
+                )
             else:
                 continue
             self._sims[device.id] = _Sim(device.id, topic, model)

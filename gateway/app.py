@@ -22,6 +22,7 @@ from gateway.decode.json_payload import Decoded, JsonDecoder
 from gateway.decode.match import TopicMatcher
 from gateway.metrics import GatewayMetrics
 from gateway.outbox.outbox import Outbox, OutboxFull
+from gateway.rejectlog import RejectionLog
 from gateway.settings import GatewaySettings
 from gateway.sinks.base import Sink, SinkError
 from gateway.sinks.sql_ts import SqlTimeSeriesSink
@@ -45,6 +46,7 @@ class Gateway:
             self.site, self.profiles, settings.gateway_id, settings.watch_namespace
         )
         self.decoder = JsonDecoder(self._pseudonym_key())
+        self.reject_log = RejectionLog(log)
         self._queue: queue.SimpleQueue[RawMessage] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._wake = threading.Condition()
@@ -161,6 +163,21 @@ class Gateway:
         return batch
 
     def decode(self, msg: RawMessage) -> Decoded:
+        if len(msg.payload) > self.settings.max_payload_bytes:
+            # Checked before routing, so a huge message on any topic is named for its size.
+            detail = (
+                f"payload of {len(msg.payload)} bytes exceeds {self.settings.max_payload_bytes}"
+            )
+            return Decoded(
+                rejections=[
+                    Rejection(
+                        reason=RejectReason.OVERSIZE,
+                        detail=detail,
+                        source=msg.topic,
+                        raw=msg.payload[:512],
+                    )
+                ]
+            )
         route = self.matcher.route(msg.topic)
         if route is None:
             pattern = self.matcher.pattern_for(msg.topic)
@@ -195,15 +212,23 @@ class Gateway:
         n_readings = n_events = 0
         self.metrics.received.labels("mqtt").inc(len(batch))
         for msg in batch:
-            decoded = self.decode(msg)
+            try:
+                decoded = self.decode(msg)
+                encoded = [("r", orjson.dumps(encode_reading(r))) for r in decoded.readings]
+                encoded += [("e", orjson.dumps(encode_event(e))) for e in decoded.events]
+            except Exception as exc:  # a decoder bug costs this one message, not the gateway
+                rej = Rejection(
+                    reason=RejectReason.DECODE_ERROR,
+                    detail=f"{type(exc).__name__}: {exc}",
+                    source=msg.topic,
+                    raw=msg.payload[:512],
+                )
+                self.record_rejection(rej, exc_info=exc)
+                continue
             for rej in decoded.rejections:
                 self.record_rejection(rej)
-            for r in decoded.readings:
-                items.append(("r", orjson.dumps(encode_reading(r))))
-                if r.quality != "good":
-                    self.metrics.restamped.inc()
-            for e in decoded.events:
-                items.append(("e", orjson.dumps(encode_event(e))))
+            items.extend(encoded)
+            self.metrics.restamped.inc(sum(r.quality != "good" for r in decoded.readings))
             n_readings += len(decoded.readings)
             n_events += len(decoded.events)
         try:
@@ -293,9 +318,9 @@ class Gateway:
                 self.uplink.publish_status("online", list(offline), fill)
                 last, last_sent = (high, offline), now
 
-    def record_rejection(self, rej: Rejection) -> None:
+    def record_rejection(self, rej: Rejection, exc_info: BaseException | None = None) -> None:
         self.metrics.rejected.labels(rej.reason.value).inc()
-        log.warning("rejected %s from %s: %s", rej.reason.value, rej.source, rej.detail)
+        self.reject_log.log(rej, exc_info)  # every one counted; the log line is rate-limited
 
     # -- sinks: outbox cursor -> sink ----------------------------------------------------
     def _sink_loop(self, sink: Sink) -> None:

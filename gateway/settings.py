@@ -21,6 +21,9 @@ class GatewaySettings(BaseSettings):
     profiles_dir: Path = DEFAULT_PROFILES_DIR
     # Topic filter watched whole ({site} filled in); "" to listen to profile topics only.
     watch_namespace: str = "campus/{site}/#"
+    # Any MQTT payload larger than this is refused as oversize before it is routed; each
+    # profile may set a lower max_bytes of its own (16 KiB by default).
+    max_payload_bytes: int = Field(default=65536, gt=0)
     # RS-485 ports of this gateway by the bus names of the site file, e.g.
     # FACILITY_GATEWAY_SERIAL_PORTS='{"rs485-1": "/dev/serial/by-id/usb-FTDI_..."}'
     serial_ports: dict[str, str] = {}

@@ -221,10 +221,10 @@ class JsonDecoder:
                 try:
                     value_attr = _attr_value(raw_attr)
                 except ValueError as bad:
-                    # The event still happened; only this attribute is lost.
-                    reject(
-                        RejectReason.WRONG_TYPE, f"{kind} attribute {path}={show(raw_attr)} {bad}"
-                    )
+                    # The event still happened; only this attribute is lost. A person's id
+                    # is not written to the log, even a malformed one.
+                    shown = "(withheld)" if name in event.pseudonymize else show(raw_attr)
+                    reject(RejectReason.WRONG_TYPE, f"{kind} attribute {path}={shown} {bad}")
                     continue
                 attrs[name] = (
                     self.pseudonym(value_attr) if name in event.pseudonymize else value_attr

@@ -42,7 +42,18 @@ class TopicMatcher:
             profile = profiles[device.profile]
             if device.gateway != gateway_id or not isinstance(profile.transport, MqttTransport):
                 continue
+            if "+" in device.transport_address or "#" in device.transport_address:
+                # No device can publish on such a topic (MQTT forbids wildcards there).
+                raise ValueError(
+                    f"device {device.id}: MQTT address {device.transport_address!r} "
+                    "contains a wildcard (+ or #)"
+                )
             topic = profile.transport.topic.format(site=site.site, address=device.transport_address)
+            if topic in self._routes:
+                raise ValueError(
+                    f"devices {self._routes[topic].device.id} and {device.id} "
+                    f"both publish on {topic!r}"
+                )
             self._routes[topic] = Route(device, profile)
             used.add(profile.profile)
         for name in sorted(used):
@@ -65,8 +76,11 @@ class TopicMatcher:
     @property
     def subscriptions(self) -> list[str]:
         """Profile filters plus the namespace; filters inside the namespace are dropped, so a
-        message never arrives twice through overlapping subscriptions."""
-        subs = [p.subscription for p in self._patterns]
+        message never arrives twice through overlapping subscriptions. A device whose
+        address holds a "/" (Zigbee2MQTT friendly names may) is beyond its profile's
+        single-level `+`, so its exact topic is subscribed too."""
+        subs = list(dict.fromkeys(p.subscription for p in self._patterns))
+        subs += [t for t in self._routes if not any(p.regex.match(t) for p in self._patterns)]
         if self.namespace is None:
             return subs
         root = self.namespace.removesuffix("#")

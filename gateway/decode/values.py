@@ -13,8 +13,9 @@ from core.units import convert
 
 # Integers past this cannot be stored or sent on (orjson, SQLite and InfluxDB are 64-bit).
 INT64_LIMIT = 2**63
-# Text we keep from a payload (event attributes, str metrics); card ids and states are short.
-MAX_TEXT = 256
+# Text we keep from a payload (event attributes, str metrics); card ids and states are
+# short, and the time-series store's value_text column holds 200 (core/tsdb_schema.py).
+MAX_TEXT = 200
 
 
 class ValueRejected(Exception):
