@@ -46,13 +46,14 @@ def make_client(
     persistent: bool = False,
     manual_ack: bool = False,
     will: tuple[str, bytes] | None = None,
+    client_class: type[mqtt.Client] = mqtt.Client,
 ) -> mqtt.Client:
     """A paho client for MQTT 3.1.1 (the embedded broker speaks 3.1.1; Mosquitto both).
 
     persistent=True keeps the session on the broker (clean_session off), so QoS 1 messages
     sent while we are away are delivered when we reconnect.
     """
-    client = mqtt.Client(
+    client = client_class(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=not persistent,

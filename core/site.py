@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from core.durations import Duration
 from core.profiles import DeviceClass, Profile
@@ -19,11 +26,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEFAULT_CURFEW = time(23, 0)  # shared/DOMAIN.md, "Dormitories"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 class Building(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
     kind: Literal["canteen", "dorm", "teaching", "office", "utility", "other"] = "other"
-    curfew: time | None = None  # dorms: entries after this are late returns
+    # Dorms: entries after this are late returns. A dorm without the key gets the default;
+    # `curfew: null` says the building has none (staff housing).
+    curfew: time | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dorm_default_curfew(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "dorm" and "curfew" not in data:
+            return {**data, "curfew": DEFAULT_CURFEW}
+        return data
 
 
 class DeviceConfig(_Strict):
@@ -35,13 +56,25 @@ class DeviceConfig(_Strict):
     gateway: str = "gw-1"
     # Transport address: MQTT topic name, Modbus slave id, DL/T 645 meter address.
     address: str | None = None
-    bus: str | None = None  # serial devices: the RS-485 port name in the gateway config
+    bus: str | None = None  # serial devices: a key of the site's `buses`
     # A generic probe can sit in a fridge, a freezer or a room: the site says which.
     device_class: DeviceClass | None = None
 
     @property
     def transport_address(self) -> str:
         return self.address or self.id
+
+
+class SerialLine(_Strict):
+    """One RS-485 line. Meters on a line are set alike, so its settings override the profiles'
+    defaults (shared/DOMAIN.md: DL/T 645 commonly 2400 baud 8E1, Modbus RTU often 9600 8N1)."""
+
+    # The adapter, best by a stable name (/dev/serial/by-id/...). The gateway's serial_ports
+    # setting wins over it, for a host whose adapters are named differently.
+    port: str | None = None
+    baudrate: int | None = Field(default=None, ge=300, le=115200)
+    parity: Literal["N", "E", "O"] | None = None
+    stopbits: Literal[1, 2] | None = None
 
 
 class Closure(_Strict):
@@ -53,12 +86,33 @@ class Closure(_Strict):
     buildings: tuple[str, ...] = ()  # empty = the whole site
 
 
+class CurfewChange(_Strict):
+    """A different curfew for a period (exam weeks, summer timetable) and/or some weekdays
+    (a later curfew on Friday and Saturday nights). The night's evening decides."""
+
+    name: str
+    curfew: time
+    start: date | None = None
+    end: date | None = None  # inclusive
+    weekdays: tuple[Weekday, ...] = ()  # empty = every day
+    buildings: tuple[str, ...] = ()  # empty = every building that has a curfew
+
+    def applies(self, building_id: str, night: date) -> bool:
+        return (
+            (self.start is None or self.start <= night)
+            and (self.end is None or night <= self.end)
+            and (not self.weekdays or WEEKDAYS[night.weekday()] in self.weekdays)
+            and (not self.buildings or building_id in self.buildings)
+        )
+
+
 class Calendar(_Strict):
     """The school calendar rules can refer to (terms and exam weeks are informational)."""
 
     terms: tuple[Closure, ...] = ()
     closures: tuple[Closure, ...] = ()
     exam_weeks: tuple[Closure, ...] = ()
+    curfews: tuple[CurfewChange, ...] = ()  # later entries win
 
 
 class RuleOverride(_Strict):
@@ -71,32 +125,120 @@ class RuleOverride(_Strict):
     set: dict[str, Any]
 
 
+# The audiences a rule's `notify` and a channel's `role` may name (server/auth/model.py Role).
+ROLES = frozenset(
+    {
+        "admin",
+        "maintenance",
+        "dorm_manager",
+        "food_safety",
+        "canteen_manager",
+        "security",
+        "counsellor",
+    }
+)
+# Roles whose scope is their buildings: a channel for one must say which (DOMAIN.md, "Roles").
+BUILDING_SCOPED_ROLES = frozenset({"dorm_manager", "canteen_manager", "counsellor"})
+
+
+def _known_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; known: {', '.join(sorted(ROLES))}")
+    return role
+
+
 class NotificationChannel(_Strict):
     """Where one audience is told: an Apprise URL (mailto://, json://, wecombot://,
     dingtalk://, ...) whose secrets are written as ${ENV_VAR} and read from the environment
     when sent, so they never sit in the site file or the logs."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    url: str
+    url: str = Field(repr=False)  # may carry a secret once expanded; keep it out of reprs
     role: str  # the audience: rules name roles in their `notify` list
     buildings: tuple[str, ...] = ()  # empty = every building (a dorm manager: theirs)
     min_severity: Severity = Severity.WARNING
 
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        return _known_role(value)
+
+    @model_validator(mode="after")
+    def _scoped(self) -> NotificationChannel:
+        if self.role in BUILDING_SCOPED_ROLES and not self.buildings:
+            raise ValueError(
+                f"channel {self.id!r}: a {self.role} hears only about their buildings; "
+                "list them in 'buildings'"
+            )
+        return self
+
+
+# Time without acknowledgement before each escalation step, by severity. Critical follows
+# the P1 commitment (accept within 10 min); warnings reach the director after 30 min
+# (DOMAIN.md, "Roles": escalations, unacknowledged 30 min); major in between is our own.
+# Info alerts never escalate.
+DEFAULT_ESCALATION_AFTER: dict[Severity, timedelta] = {
+    Severity.CRITICAL: timedelta(minutes=10),
+    Severity.MAJOR: timedelta(minutes=15),
+    Severity.WARNING: timedelta(minutes=30),
+}
+
+
+def _per_severity(value: Any) -> Any:
+    """One duration for every severity, or a mapping severity -> duration."""
+    if isinstance(value, dict):
+        return value
+    return dict.fromkeys(Severity, value)
+
 
 class Escalation(_Strict):
-    """An active alert nobody acknowledged: escalate to `to` after `after`, and remind the
-    original audience every `remind_every` (at most `max_reminders` times)."""
+    """An active alert nobody acknowledged escalates step by step: step k goes to
+    `chain[k-1]` once the alert is k x `after[severity]` old unacknowledged (the chain is
+    picked by the first role the alert's rule notifies, from `chains`, else `chain`). Everyone
+    told so far is reminded every `remind_every` until someone acknowledges (at most
+    `max_reminders` times if set)."""
 
-    after: Duration = timedelta(minutes=30)
-    to: str = "admin"
-    remind_every: Duration = timedelta(minutes=30)
-    max_reminders: int = Field(default=3, ge=0)
+    after: Annotated[dict[Severity, Duration], BeforeValidator(_per_severity)] = Field(
+        default_factory=lambda: dict(DEFAULT_ESCALATION_AFTER)
+    )
+    chain: tuple[str, ...] = ("admin",)
+    chains: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    remind_every: Duration = timedelta(minutes=30)  # 0 = no reminders
+    max_reminders: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _roles(self) -> Escalation:
+        for first, chain in [("chain", self.chain), *self.chains.items()]:
+            if first != "chain":
+                _known_role(first)
+            for role in chain:
+                _known_role(role)
+        for severity, after in self.after.items():
+            if after <= timedelta(0):
+                raise ValueError(f"after.{severity}: must be longer than 0")
+        return self
+
+    def chain_for(self, roles: tuple[str, ...]) -> tuple[str, ...]:
+        return self.chains.get(roles[0], self.chain) if roles else self.chain
 
 
 class Notifications(_Strict):
     channels: tuple[NotificationChannel, ...] = ()
     max_per_hour: int = Field(default=30, gt=0)  # per channel; the rest goes into a digest
+    # A device and rule raised again on a channel within this window (a flapping door) is
+    # held for the digest instead of paging again.
+    flap_window: Duration = timedelta(minutes=30)
+    digest_every: Duration = timedelta(minutes=30)  # at most one digest per channel per this
     escalation: Escalation = Escalation()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Notifications:
+        seen: set[str] = set()
+        for ch in self.channels:
+            if ch.id in seen:
+                raise ValueError(f"channel id {ch.id!r} appears twice")
+            seen.add(ch.id)
+        return self
 
 
 class SiteConfig(_Strict):
@@ -106,6 +248,7 @@ class SiteConfig(_Strict):
     note: str = ""
     buildings: tuple[Building, ...]
     devices: tuple[DeviceConfig, ...]
+    buses: dict[str, SerialLine] = Field(default_factory=dict)
     rule_overrides: tuple[RuleOverride, ...] = ()
     calendar: Calendar = Calendar()
     notifications: Notifications = Notifications()
@@ -129,6 +272,18 @@ class SiteConfig(_Strict):
             seen.add(d.id)
             if d.building not in buildings:
                 raise ValueError(f"device {d.id!r} names unknown building {d.building!r}")
+            if self.buses and d.bus is not None and d.bus not in self.buses:
+                raise ValueError(
+                    f"device {d.id!r} names unknown bus {d.bus!r} (buses: {sorted(self.buses)})"
+                )
+        for ch in self.notifications.channels:
+            for b in ch.buildings:
+                if b not in buildings:
+                    raise ValueError(f"notification channel {ch.id!r} names unknown building {b!r}")
+        for change in self.calendar.curfews:
+            for b in change.buildings:
+                if b not in buildings:
+                    raise ValueError(f"curfew change {change.name!r} names unknown building {b!r}")
         return self
 
     @property
@@ -140,6 +295,17 @@ class SiteConfig(_Strict):
 
     def building(self, building_id: str) -> Building | None:
         return next((b for b in self.buildings if b.id == building_id), None)
+
+    def curfew_for(self, building_id: str, night: date) -> time | None:
+        """The curfew of the night starting on the evening of `night` (None: no curfew)."""
+        b = self.building(building_id)
+        if b is None or b.curfew is None:
+            return None
+        curfew = b.curfew
+        for change in self.calendar.curfews:
+            if change.applies(building_id, night):
+                curfew = change.curfew
+        return curfew
 
     def is_closed(self, building_id: str | None, at: datetime) -> bool:
         day = at.astimezone(self.tz).date()

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Double,
     Index,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
 )
@@ -16,10 +17,17 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # Times are epoch milliseconds: one cheap, sortable integer on SQLite and PostgreSQL alike.
+# One B-tree does both jobs: the key (device, time, metric, reading id) is unique exactly
+# when the reading id is (the id is made of device, metric, time and seq), so replays are
+# ignored on it; and its prefix serves the hot query, one device's readings over a time
+# range (charts, cold-chain reports), with or without a metric, already in time order.
+# On SQLite the table is WITHOUT ROWID, so rows live in that B-tree: no second index to
+# update on every insert, half the disk. Stores made by earlier versions (reading_id as
+# key plus an index on device, metric, time) are read and written unchanged.
 readings = Table(
     "ts_readings",
     metadata,
-    Column("reading_id", String(200), primary_key=True),  # idempotency key
+    Column("reading_id", String(200), nullable=False),  # idempotency key
     Column("device_id", String(64), nullable=False),
     Column("metric", String(64), nullable=False),
     Column("ts", BigInteger, nullable=False),
@@ -30,8 +38,8 @@ readings = Table(
     Column("quality", String(16), nullable=False, default="good"),
     Column("received_ts", BigInteger, nullable=False),
     Column("gateway_id", String(64), nullable=False),
-    # Per-device time-range reads are the hot query (charts, cold-chain reports).
-    Index("ix_ts_readings_device_metric_ts", "device_id", "metric", "ts"),
+    PrimaryKeyConstraint("device_id", "ts", "metric", "reading_id", name="pk_ts_readings"),
+    sqlite_with_rowid=False,
 )
 
 events = Table(

@@ -15,11 +15,29 @@ from pathlib import Path
 EXIT_BAD_INPUT = 2
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line (ts, level, logger, thread, msg, exc), for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "thread": record.threadName,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def _logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
@@ -178,6 +196,12 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facility", description=__doc__)
     p.add_argument("--log-level", default=os.environ.get("FACILITY_LOG_LEVEL", "info"))
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("FACILITY_LOG_FORMAT", "text"),
+        help="json: one object per line (FACILITY_LOG_FORMAT)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="run everything on embedded defaults (127.0.0.1)")
@@ -251,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _logging(args.log_level)
+    _logging(args.log_level, args.log_format)
     result: int = args.func(args)
     return result
 

@@ -17,7 +17,7 @@ from core.mqtturl import parse_broker_url, with_credentials
 from core.profiles import SerialTransport, load_profiles
 from core.readings import Reading, Rejection, RejectReason
 from core.site import load_site
-from core.wire import encode_event, encode_reading
+from core.wire import encode_event, encode_reading, encode_readings
 from gateway.decode.json_payload import Decoded, JsonDecoder
 from gateway.decode.match import TopicMatcher
 from gateway.metrics import GatewayMetrics
@@ -208,14 +208,15 @@ class Gateway:
                 self.ingest(batch)
 
     def ingest(self, batch: list[RawMessage]) -> None:
-        items: list[tuple[str, bytes]] = []
-        n_readings = n_events = 0
+        readings: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        restamped = 0
         self.metrics.received.labels("mqtt").inc(len(batch))
         for msg in batch:
             try:
                 decoded = self.decode(msg)
-                encoded = [("r", orjson.dumps(encode_reading(r))) for r in decoded.readings]
-                encoded += [("e", orjson.dumps(encode_event(e))) for e in decoded.events]
+                wire_r = encode_readings(decoded.readings)
+                wire_e = [encode_event(e) for e in decoded.events]
             except Exception as exc:  # a decoder bug costs this one message, not the gateway
                 rej = Rejection(
                     reason=RejectReason.DECODE_ERROR,
@@ -227,12 +228,12 @@ class Gateway:
                 continue
             for rej in decoded.rejections:
                 self.record_rejection(rej)
-            items.extend(encoded)
-            self.metrics.restamped.inc(sum(r.quality != "good" for r in decoded.readings))
-            n_readings += len(decoded.readings)
-            n_events += len(decoded.events)
+            readings += wire_r
+            events += wire_e
+            restamped += sum(r.quality != "good" for r in decoded.readings)
+        self.metrics.restamped.inc(restamped)
         try:
-            self.outbox.append(items)
+            self.outbox.append_wire(readings, events)
         except OutboxFull as exc:
             # Refuse new data rather than delete what we hold; acked so the broker does not
             # redeliver the same overflow forever.
@@ -241,12 +242,11 @@ class Gateway:
                     Rejection(reason=RejectReason.OUTBOX_FULL, detail=str(exc), source=msg.topic)
                 )
         else:
-            self.metrics.accepted.inc(n_readings)
-            self.metrics.events.inc(n_events)
+            self.metrics.accepted.inc(len(readings))
+            self.metrics.events.inc(len(events))
             with self._wake:
                 self._wake.notify_all()
-        for msg in batch:
-            self.source.ack(msg)
+        self.source.ack_many(batch)  # one write for the whole batch, now on disk
 
     # -- serial: one master per port; a poll is done once its readings are on disk ----------
     def _serial_buses(self) -> list[SerialBus]:
@@ -262,14 +262,17 @@ class Gateway:
                 continue
             if device.bus is None:
                 raise ValueError(f"serial device {device.id} has no 'bus' in the site file")
-            by_bus.setdefault(device.bus, []).append(PollTarget(device, profile))
+            line = self.site.buses.get(device.bus)
+            by_bus.setdefault(device.bus, []).append(PollTarget(device, profile, line=line))
         buses = []
         for name, targets in sorted(by_bus.items()):
-            port = self.settings.serial_ports.get(name)
+            # This host's adapter names win over the site file's.
+            line = self.site.buses.get(name)
+            port = self.settings.serial_ports.get(name) or (line.port if line else None)
             if port is None:
                 log.warning(
-                    "serial bus %s (%s) has no port configured (FACILITY_GATEWAY_SERIAL_PORTS); "
-                    "its devices stay offline",
+                    "serial bus %s (%s) has no port: set it in the site's buses or in "
+                    "FACILITY_GATEWAY_SERIAL_PORTS; its devices stay offline",
                     name,
                     ", ".join(t.device.id for t in targets),
                 )
@@ -328,19 +331,19 @@ class Gateway:
         last_prune = time.monotonic()
         next_retention = time.monotonic() + 60
         while not self._stop.is_set():
-            items = self.outbox.read(sink.name, 1000)
-            if not items:
-                self.metrics.outbox_pending.labels(sink.name).set(0)
+            batch = self.outbox.read(sink.name, 1000)
+            pending = self.metrics.outbox_pending.labels(sink.name)
+            if batch is None:
+                pending.set(0)
                 with self._wake:
                     self._wake.wait(timeout=0.5)
                 continue
-            readings = [orjson.loads(i.body) for i in items if i.kind == "r"]
-            events = [orjson.loads(i.body) for i in items if i.kind == "e"]
             started = time.perf_counter()
             try:
-                sink.write(readings, events, items[0].pos, items[-1].pos)
+                sink.write(batch.readings, batch.events, batch.first, batch.last)
             except SinkError as exc:
                 self.metrics.sink_errors.labels(sink.name).inc()
+                pending.set(self.outbox.head - batch.first + 1)  # grows while the sink is down
                 log.warning("sink %s: %s; retrying in %.1f s", sink.name, exc, backoff)
                 # Full jitter keeps many gateways from hammering a recovering store together.
                 self._stop.wait(random.uniform(0, backoff))
@@ -348,9 +351,9 @@ class Gateway:
                 continue
             backoff = 0.5
             self.metrics.sink_latency.labels(sink.name).observe(time.perf_counter() - started)
-            self.metrics.sink_items.labels(sink.name).inc(len(items))
-            self.outbox.commit(sink.name, items[-1].pos)
-            self.metrics.outbox_pending.labels(sink.name).set(self.outbox.head - items[-1].pos)
+            self.metrics.sink_items.labels(sink.name).inc(len(batch))
+            self.outbox.commit(sink.name, batch.last)
+            pending.set(self.outbox.head - batch.last)
             if time.monotonic() - last_prune > 5:
                 self.outbox.prune()
                 last_prune = time.monotonic()

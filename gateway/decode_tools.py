@@ -69,6 +69,11 @@ def _dlt645(raw: bytes) -> dict[str, Any]:
     return out
 
 
+def _float32_text(value: float) -> float | str:
+    """A float32 to its ~7 significant digits (230.2, not 230.200012); NaN/inf as text."""
+    return float(f"{value:.7g}") if math.isfinite(value) else str(value)
+
+
 def _modbus(raw: bytes) -> dict[str, Any]:
     frame = modbus.parse(raw)
     out: dict[str, Any] = {
@@ -88,10 +93,13 @@ def _modbus(raw: bytes) -> dict[str, Any]:
         regs = [int(r) for r in registers]
         out["registers"] = regs
         if len(regs) % 2 == 0:
-            floats = [modbus.float32(regs[i : i + 2]) for i in range(0, len(regs), 2)]
-            out["float32_high_word_first"] = [
-                round(f, 6) if math.isfinite(f) else str(f) for f in floats
-            ]
+            # Both word orders: the engineer reading a capture may not know the meter's.
+            for order, key in (
+                ("big", "float32_high_word_first"),
+                ("little", "float32_low_word_first"),
+            ):
+                floats = [modbus.float32(regs[i : i + 2], order) for i in range(0, len(regs), 2)]
+                out[key] = [_float32_text(f) for f in floats]
         return out
     bits = getattr(pdu, "bits", None)
     if frame.kind == "response" and bits:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
@@ -17,6 +18,7 @@ from core.mqtturl import parse_broker_url, with_credentials
 from core.profiles import load_profiles
 from core.ruleset import load_class_rules
 from core.site import load_site
+from server.api.limits import BodyLimit, public_validation_errors
 from server.api.routes import alerts, auth, devices, dorms, kpis, public, stream, work_orders
 from server.auth.users import ensure_demo_users
 from server.context import ServerContext
@@ -28,6 +30,7 @@ from server.ingest.processor import Processor
 from server.notifications.notifier import Notifier
 from server.notifications.stream import Broadcaster
 from server.settings import ServerSettings
+from server.work_orders.intake import FormTokens
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent / "web"
@@ -74,6 +77,11 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
         history=history,
         registry=registry,
         notifier=notifier,
+        form_tokens=FormTokens(
+            settings.secret_key.get_secret_value(),
+            settings.public_form_min_fill,
+            settings.public_form_max_age,
+        ),
     )
 
 
@@ -109,6 +117,9 @@ def create_app(
 
     app = FastAPI(title="Campus Facility Monitor", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
+    # The public form is open to anyone: refuse an oversized body before it is read whole.
+    app.add_middleware(BodyLimit, prefix="/api/public/", max_bytes=settings.public_max_body_bytes)
+    app.add_exception_handler(RequestValidationError, public_validation_errors)
     for module in (public, auth, devices, alerts, work_orders, kpis, stream, dorms):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")

@@ -18,6 +18,7 @@ from server.ingest.processor import Processor
 from server.notifications.notifier import Notifier
 from server.notifications.stream import Broadcaster
 from server.settings import ServerSettings
+from server.work_orders.intake import FormTokens, RateLimiter
 
 
 @dataclass
@@ -34,5 +35,6 @@ class ServerContext:
     history: HistoryReader
     registry: CollectorRegistry
     notifier: Notifier
+    form_tokens: FormTokens
     consumer: UplinkConsumer | None = None
-    public_reports: dict[str, list[float]] = field(default_factory=dict)
+    public_limiter: RateLimiter = field(default_factory=RateLimiter)

@@ -43,7 +43,14 @@ class ServerSettings(BaseSettings):
     demo_password: SecretStr = SecretStr("demo")
     # Seconds between checks of time-driven rules (offline); short in tests.
     tick_seconds: float = Field(default=5.0, gt=0)
-    public_reports_per_hour: int = 20  # per client address
+    # Public fault-report form (no account). Per client address and hour; reports sent
+    # without the page's form token (scripts, integrations) get the smaller budget, since
+    # only the page proves the minimum fill time.
+    public_reports_per_hour: int = Field(default=20, ge=0)
+    public_untokened_reports_per_hour: int = Field(default=5, ge=0)
+    public_form_min_fill: timedelta = timedelta(seconds=3)
+    public_form_max_age: timedelta = timedelta(hours=12)
+    public_max_body_bytes: int = Field(default=3_200_000, gt=0)  # a 2 MB photo as base64
 
     @model_validator(mode="after")
     def _refuse_demo_secret(self) -> ServerSettings:

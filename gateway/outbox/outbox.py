@@ -3,6 +3,11 @@
 A source message is acknowledged only after `append` returns, i.e. once its items are on
 disk. Each sink reads from its own cursor, so a dead sink never blocks the others, and
 catches up in order when it returns. Rows are deleted only when every sink has passed them.
+
+Items (wire-encoded readings and events, core/wire.py) are numbered 1, 2, 3, ... for good
+and stored in chunks: one row holds the items of one append (up to CHUNK_ITEMS), so an
+ingest batch of thousands of readings costs one insert and one fsync, not one per reading.
+Positions, cursors, the cap and `pending` all count items, not rows.
 """
 
 from __future__ import annotations
@@ -12,6 +17,11 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import orjson
+
+CHUNK_ITEMS = 1000
 
 
 class OutboxFull(RuntimeError):
@@ -19,10 +29,16 @@ class OutboxFull(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
-    pos: int
-    kind: str  # "r" reading, "e" event
-    body: bytes  # wire-encoded (core.wire) JSON object
+class Batch:
+    """Items `first`..`last` (positions) for one sink, decoded from their chunks."""
+
+    first: int
+    last: int
+    readings: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
 
 
 class Outbox:
@@ -35,82 +51,164 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before we acknowledge the source (power-cut safe).
         self._db.execute("PRAGMA synchronous=FULL")
+        # `upto` is the position of the chunk's last item; it holds items upto-n+1 .. upto.
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS items (pos INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " kind TEXT NOT NULL, body BLOB NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS chunks (upto INTEGER PRIMARY KEY,"
+            " n INTEGER NOT NULL, body BLOB NOT NULL)"
         )
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, pos INTEGER NOT NULL)"
         )
         with self._lock:
-            head = self._head_locked()
+            self._migrate_items_locked()
+            self._last = self._head_locked()
+            oldest = self._oldest_locked()
             for sink in sinks:
                 # A new sink starts at what is still held, not at zero of a pruned history.
                 self._db.execute(
-                    "INSERT OR IGNORE INTO cursors (sink, pos) VALUES (?, ?)",
-                    (sink, self._oldest_locked() - 1 if head else 0),
+                    "INSERT OR IGNORE INTO cursors (sink, pos) VALUES (?, ?)", (sink, oldest - 1)
                 )
             self._sinks = list(sinks)
-            self._last = head
+            self._min_cursor = self._min_cursor_locked()
+
+    def _migrate_items_locked(self) -> None:
+        """Outboxes written before chunks held one row per item: keep them, as 1-item chunks."""
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'"
+        ).fetchone()
+        if not found:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for pos, kind, body in self._db.execute("SELECT pos, kind, body FROM items"):
+                wrapped = (
+                    b'{"r":[' + body + b'],"e":[]}'
+                    if kind == "r"
+                    else (b'{"r":[],"e":[' + body + b"]}")
+                )
+                self._db.execute("INSERT INTO chunks VALUES (?, 1, ?)", (pos, wrapped))
+            head = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='items'").fetchone()
+            if head and not self._db.execute("SELECT 1 FROM chunks").fetchone():
+                # Everything was delivered: keep the numbering going past it.
+                self._db.execute("UPDATE cursors SET pos = MAX(pos, ?)", (int(head[0]),))
+            self._db.execute("DROP TABLE items")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _head_locked(self) -> int:
-        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='items'").fetchone()
-        return int(row[0]) if row else 0
+        # Pruning may empty the table; the cursors then remember how far numbering went.
+        (upto,) = self._db.execute("SELECT MAX(upto) FROM chunks").fetchone()
+        (cur,) = self._db.execute("SELECT MAX(pos) FROM cursors").fetchone()
+        return max(int(upto or 0), int(cur or 0))
 
     def _oldest_locked(self) -> int:
-        row = self._db.execute("SELECT MIN(pos) FROM items").fetchone()
-        return int(row[0]) if row and row[0] is not None else self._head_locked() + 1
+        row = self._db.execute("SELECT upto - n + 1 FROM chunks ORDER BY upto LIMIT 1").fetchone()
+        return int(row[0]) if row else self._last + 1
 
     def _min_cursor_locked(self) -> int:
         marks = ",".join("?" * len(self._sinks))
         row = self._db.execute(
-            f"SELECT MIN(pos) FROM cursors WHERE sink IN ({marks})",
-            self._sinks,
+            f"SELECT MIN(pos) FROM cursors WHERE sink IN ({marks})", self._sinks
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else self._last
 
+    # -- writing -------------------------------------------------------------------------
+    def append_wire(
+        self, readings: list[dict[str, Any]], events: list[dict[str, Any]]
+    ) -> tuple[int, int]:
+        """Store wire-encoded items in one transaction; returns their (first, last)
+        positions, or (0, 0) for nothing. Raises OutboxFull at the cap, storing nothing."""
+        n = len(readings) + len(events)
+        if not n:
+            return (0, 0)
+        bodies: list[tuple[int, bytes]] = []
+        for k in range(0, len(readings), CHUNK_ITEMS):
+            part = readings[k : k + CHUNK_ITEMS]
+            bodies.append((len(part), orjson.dumps({"r": part, "e": []})))
+        for k in range(0, len(events), CHUNK_ITEMS):
+            part = events[k : k + CHUNK_ITEMS]
+            bodies.append((len(part), orjson.dumps({"r": [], "e": part})))
+        return self._store(n, bodies)
+
     def append(self, items: Iterable[tuple[str, bytes]]) -> tuple[int, int]:
-        """Store items in one transaction; returns (first, last) positions. Raises OutboxFull."""
+        """Store already-encoded items ("r" reading / "e" event, JSON object bytes) as one
+        chunk; returns (first, last) positions. Raises OutboxFull."""
         batch = list(items)
         if not batch:
             return (0, 0)
+        r = b",".join(body for kind, body in batch if kind == "r")
+        e = b",".join(body for kind, body in batch if kind == "e")
+        return self._store(len(batch), [(len(batch), b'{"r":[' + r + b'],"e":[' + e + b"]}")])
+
+    def _store(self, n: int, bodies: list[tuple[int, bytes]]) -> tuple[int, int]:
         with self._lock:
-            pending = self._last - self._min_cursor_locked()
-            if pending + len(batch) > self.max_pending:
+            pending = self._last - self._min_cursor
+            if pending + n > self.max_pending:
                 raise OutboxFull(
                     f"outbox holds {pending} undelivered items; cap is {self.max_pending}"
                 )
+            rows = []
+            upto = self._last
+            for count, body in bodies:
+                upto += count
+                rows.append((upto, count, body))
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT INTO items (kind, body) VALUES (?, ?)", batch)
+                self._db.executemany("INSERT INTO chunks (upto, n, body) VALUES (?, ?, ?)", rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            first = self._last + 1
-            self._last = self._head_locked()
-            return first, self._last
+            first, self._last = self._last + 1, upto
+            return first, upto
 
-    def read(self, sink: str, limit: int) -> list[Item]:
+    # -- reading -------------------------------------------------------------------------
+    def read(self, sink: str, limit: int) -> Batch | None:
+        """The next items after the sink's cursor: whole chunks, at least one, until about
+        `limit` items; None when the sink is up to date."""
         with self._lock:
             (cursor,) = self._db.execute(
                 "SELECT pos FROM cursors WHERE sink = ?", (sink,)
             ).fetchone()
-            rows = self._db.execute(
-                "SELECT pos, kind, body FROM items WHERE pos > ? ORDER BY pos LIMIT ?",
-                (cursor, limit),
-            ).fetchall()
-        return [Item(int(p), str(k), bytes(b)) for p, k, b in rows]
+            rows = []
+            taken = 0
+            found = self._db.execute(
+                "SELECT upto, n, body FROM chunks WHERE upto > ? ORDER BY upto", (cursor,)
+            )
+            for upto, n, body in found:
+                rows.append((int(upto), int(n), bytes(body)))
+                taken += n
+                if taken >= limit:
+                    break
+            found.close()  # ends the read transaction now, so checkpoints are not held up
+        if not rows:
+            return None
+        readings: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for upto, n, body in rows:
+            chunk = orjson.loads(body)
+            skip = cursor - (upto - n)  # > 0 only if the cursor stopped inside this chunk
+            if skip > 0:
+                items = [("r", x) for x in chunk["r"]] + [("e", x) for x in chunk["e"]]
+                for kind, x in items[skip:]:
+                    (readings if kind == "r" else events).append(x)
+            else:
+                readings += chunk["r"]
+                events += chunk["e"]
+        return Batch(max(cursor + 1, rows[0][0] - rows[0][1] + 1), rows[-1][0], readings, events)
 
     def commit(self, sink: str, pos: int) -> None:
         """The sink has durably taken everything up to `pos`."""
         with self._lock:
             self._db.execute("UPDATE cursors SET pos = MAX(pos, ?) WHERE sink = ?", (pos, sink))
+            self._min_cursor = self._min_cursor_locked()
 
     def prune(self) -> int:
+        """Delete the chunks every sink has passed; returns how many rows went."""
         with self._lock:
-            done = self._min_cursor_locked()
-            cur = self._db.execute("DELETE FROM items WHERE pos <= ?", (done,))
+            cur = self._db.execute("DELETE FROM chunks WHERE upto <= ?", (self._min_cursor,))
             return cur.rowcount
 
     def pending(self, sink: str) -> int:
@@ -127,7 +225,7 @@ class Outbox:
 
     def fill_ratio(self) -> float:
         with self._lock:
-            return (self._last - self._min_cursor_locked()) / self.max_pending
+            return (self._last - self._min_cursor) / self.max_pending
 
     def close(self) -> None:
         with self._lock:

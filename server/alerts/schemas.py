@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AlertEventOut(BaseModel):
@@ -42,4 +42,15 @@ class AlertDetail(AlertOut):
 
 
 class AlertAction(BaseModel):
-    comment: str = ""
+    """Acknowledge or resolve: who and when come from the login and the clock."""
+
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field(default="", max_length=4000)
+    # Acknowledging takes the alert: the acknowledger unless someone else is named.
+    assignee: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: str = Field(min_length=1, max_length=64)
+    comment: str = Field(default="", max_length=4000)

@@ -54,12 +54,26 @@ def raise_alert(
     return alert, True
 
 
-def acknowledge(alert: Alert, *, actor: str, at: datetime, comment: str = "") -> None:
+def acknowledge(
+    alert: Alert, *, actor: str, at: datetime, comment: str = "", assignee: str | None = None
+) -> None:
+    """Someone has it: stops escalation and reminders. The acknowledger takes the alert
+    unless an assignee is named or it already has one."""
     if alert.state != AlertState.ACTIVE:
         raise AlertStateError(f"alert {alert.id} is {alert.state}, only active alerts are acked")
     alert.state = AlertState.ACKNOWLEDGED
     alert.acknowledged_at, alert.acknowledged_by = at, actor
     alert.history.append(AlertEvent(at=at, actor=actor, action="acknowledged", comment=comment))
+    if assignee is not None or alert.assignee is None:
+        assign(alert, actor=actor, at=at, assignee=assignee or actor)
+
+
+def assign(alert: Alert, *, actor: str, at: datetime, assignee: str, comment: str = "") -> None:
+    if alert.state == AlertState.RESOLVED:
+        raise AlertStateError(f"alert {alert.id} is resolved; nothing to assign")
+    alert.assignee = assignee
+    note = f"assigned to {assignee}" + (f": {comment}" if comment else "")
+    alert.history.append(AlertEvent(at=at, actor=actor, action="assigned", comment=note))
 
 
 def resolve(

@@ -34,17 +34,22 @@ class LateReturn(Base):
 
 
 def night_of(site: SiteConfig, building: str, at: datetime) -> date | None:
-    """The night (its evening's date) `at` falls in after curfew, or None if before curfew."""
-    b = next((b for b in site.buildings if b.id == building), None)
-    if b is None or b.curfew is None:
-        return None
+    """The night (its evening's date) `at` falls in after curfew, or None if before curfew.
+
+    The curfew is the building's for that night (the site calendar may change it for a
+    period or some weekdays). A curfew after midnight (00:30) belongs to the night before.
+    """
     local = at.astimezone(site.tz)
     t = local.time()
-    if t >= b.curfew:
-        night = local.date()
-    elif t < NIGHT_ENDS:
-        night = local.date() - timedelta(days=1)
-    else:
+    night = local.date() - timedelta(days=1) if t < NIGHT_ENDS else local.date()
+    curfew = site.curfew_for(building, night)
+    if curfew is None:
+        return None
+    if curfew < NIGHT_ENDS:  # after midnight: late from the curfew until morning
+        late = local.date() > night and t >= curfew
+    else:  # the evening: late from the curfew, and all of the small hours
+        late = local.date() > night or t >= curfew
+    if not late:
         return None
     if site.is_closed(building, datetime.combine(night, time(12), site.tz)):
         return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Select, inspect, select
 from sqlalchemy.engine import Engine
 
 from core import tsdb_schema as ts
@@ -26,6 +26,25 @@ class HistoryReader(Protocol):
     ) -> list[Point]: ...
 
 
+def history_query(
+    device_id: str, metric: str | None, start: datetime, end: datetime, limit: int
+) -> Select[str, int, float | None, str | None, str | None]:
+    """Raw readings of one device over a time range: a range search of the table's key
+    (device, time, ...), already in time order (tests check the plan)."""
+    t = ts.readings
+    q = (
+        select(t.c.metric, t.c.ts, t.c.value_num, t.c.value_text, t.c.unit)
+        .where(
+            t.c.device_id == device_id,
+            t.c.ts >= int(start.timestamp() * 1000),
+            t.c.ts <= int(end.timestamp() * 1000),
+        )
+        .order_by(t.c.ts)
+        .limit(limit)
+    )
+    return q.where(t.c.metric == metric) if metric else q
+
+
 class SqlHistory:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -33,19 +52,7 @@ class SqlHistory:
     def read(
         self, device_id: str, metric: str | None, start: datetime, end: datetime, limit: int
     ) -> list[Point]:
-        t = ts.readings
-        q = (
-            select(t.c.metric, t.c.ts, t.c.value_num, t.c.value_text, t.c.unit)
-            .where(
-                t.c.device_id == device_id,
-                t.c.ts >= int(start.timestamp() * 1000),
-                t.c.ts <= int(end.timestamp() * 1000),
-            )
-            .order_by(t.c.ts)
-            .limit(limit)
-        )
-        if metric:
-            q = q.where(t.c.metric == metric)
+        q = history_query(device_id, metric, start, end, limit)
         h = ts.readings_hourly
         hq = (
             select(h.c.metric, h.c.hour, h.c.mean, h.c.unit)

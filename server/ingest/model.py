@@ -28,7 +28,11 @@ class Device(Base):
     received: Mapped[int] = mapped_column(BigInteger, default=0)  # device messages seen
     first_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    seq_gaps: Mapped[int] = mapped_column(Integer, default=0)
+    seq_gaps: Mapped[int] = mapped_column(Integer, default=0)  # messages missed
+    # Time (epoch ms) of the newest message counted, and the expected interval between
+    # messages (learned from seq numbers, or the poll interval): server/ingest/completeness.py
+    last_msg_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cadence_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Gateway(Base):

@@ -22,6 +22,7 @@ from server.alerts import service as alerts
 from server.alerts.model import Alert
 from server.alerts.schemas import AlertOut
 from server.dorms import late_returns
+from server.ingest import completeness
 from server.ingest.model import Device, Gateway
 from server.notifications.stream import Broadcaster, LiveEvent
 from server.rules import engine
@@ -80,6 +81,7 @@ class Processor:
         self.device_class = {
             d.id: device_class_of(d, profiles[d.profile]).value for d in site.devices
         }
+        self.poll_ms = completeness.poll_intervals(site, profiles)
 
     # -- startup -------------------------------------------------------------------------
     def sync_devices(self) -> None:
@@ -148,14 +150,7 @@ class Processor:
             device.values = {**device.values, r.metric: {"v": r.value, "t": ts, "u": r.unit}}
         if device.last_seen is None or r.received_at > device.last_seen:
             device.last_seen = r.received_at
-        message_key = r.seq if r.seq is not None else ts
-        if message_key != device.last_seq:
-            device.received += 1
-            if r.seq is not None and device.last_seq is not None and r.seq > device.last_seq + 1:
-                device.seq_gaps += r.seq - device.last_seq - 1
-            if device.first_seq is None and r.seq is not None:
-                device.first_seq = r.seq
-            device.last_seq = message_key
+        completeness.count_message(device, r.seq, ts, self.poll_ms.get(device.id))
         if not device.online:
             device.online = True
         rules = self.rules.get(device.id)

@@ -71,7 +71,8 @@ class TransitionIn(BaseModel):
 
 
 class PublicFaultReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Stripped first, so a location of blanks is "too short", not accepted.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     location: str = Field(min_length=2, max_length=256)
     description: str = Field(min_length=5, max_length=2000)
     contact: str | None = Field(default=None, max_length=128)
@@ -79,3 +80,6 @@ class PublicFaultReport(BaseModel):
     photo: str | None = Field(default=None, max_length=3_000_000)
     # Honeypot: hidden in the form; bots fill every field, people never see it.
     website: str | None = Field(default=None, max_length=200)
+    # From GET /api/public/form-token when the page opened: proves the minimum fill time.
+    # Optional so scripts can still report (with a smaller hourly budget).
+    form_token: str | None = Field(default=None, max_length=100)

@@ -6,6 +6,7 @@ Each test numbers the device's messages (seq) and checks the store holds every n
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -140,8 +141,10 @@ def test_gateway_killed_mid_stream_loses_and_doubles_nothing(
     log = (tmp_path / "gw.log").open("ab")
 
     def start_gateway() -> subprocess.Popen[bytes]:
+        # The installed command, as deployed; structured (JSON) logs.
+        facility = Path(sys.executable).with_name("facility")
         return subprocess.Popen(
-            [sys.executable, "-m", "facility.cli", "gateway"],
+            [str(facility), "--log-format", "json", "gateway"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -172,6 +175,32 @@ def test_gateway_killed_mid_stream_loses_and_doubles_nothing(
             proc.wait(20)
         log.close()
     assert sqlite_seqs(data / "timeseries.db") == list(range(1, n + 1))
+    lines = (tmp_path / "gw.log").read_text().splitlines()
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any("subscribed to" in e["msg"] for e in logged)
+    assert {"ts", "level", "logger", "msg"} <= set(logged[0])
+
+
+def test_broker_restart_under_the_running_gateway_loses_nothing(
+    mosquitto: Mosquitto, device: Device, tmp_path: Path
+) -> None:
+    """The gateway stays up: its persistent session (clean session off, QoS 1) lets the
+    broker redeliver what it had sent but not yet seen acknowledged, and keep what
+    arrives for it until it has reconnected."""
+    settings = gateway_settings(tmp_path, mosquitto)
+    db = settings.data_dir / "timeseries.db"
+    gw = Gateway(settings)
+    gw.start()
+    try:
+        wait_until(lambda: gw.source.connected, 10, "gateway connected")
+        for seq in range(1, 301):
+            device.send(seq)
+            if seq == 150:
+                mosquitto.restart()  # messages in flight both ways at this moment
+        wait_until(lambda: len(sqlite_seqs(db)) >= 300, 60, "everything stored")
+    finally:
+        gw.stop()
+    assert sqlite_seqs(db) == list(range(1, 301))
 
 
 def test_broker_restart_keeps_the_gateways_queued_messages(

@@ -3,18 +3,25 @@ polls them through pyserial with DL/T 645 and Modbus RTU frames, one master per 
 
 from __future__ import annotations
 
+import os
+import select
 import threading
+import tty
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
+from pymodbus.framer import FramerRTU
+from pymodbus.pdu import DecodePDU, ExceptionResponse
+from pymodbus.pdu.register_message import ReadInputRegistersResponse
 
 from core.profiles import load_profiles
 from core.readings import Reading
-from core.site import load_site
-from firmware_sim.serial_slaves import SerialSimulator
+from core.serial import dlt645, modbus
+from core.site import DeviceConfig, SerialLine, load_site
+from firmware_sim.serial_slaves import SerialSimulator, request_length
 from gateway.metrics import GatewayMetrics
 from gateway.sources.serial.bus import PollTarget, SerialBus
 from tests.helpers import wait_until
@@ -172,3 +179,139 @@ def test_an_unplugged_adapter_is_a_bus_error_and_is_reopened(rig: Rig) -> None:
     before = rig.count("water")
     wait_until(lambda: bus.bus_up and rig.count("water") > before, 30, "bus reopened")
     wait_until(lambda: all(t.online for t in bus.targets), 20, "devices back online")
+
+
+# -- a slave that answers wrongly, on a real pty --------------------------------------------
+
+
+class MisbehavingSlave:
+    """One meter on its own pty pair whose replies are damaged on purpose (`mode`): what a
+    bad cable, a second master or an address clash put on a real RS-485 line."""
+
+    OTHER_DLT = "000000000099"
+
+    def __init__(self, protocol: str, address: str) -> None:
+        self.protocol, self.address = protocol, address
+        self.master, self._slave_fd = os.openpty()
+        tty.setraw(self._slave_fd)
+        self.port = os.ttyname(self._slave_fd)
+        self.mode = "good"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        os.close(self.master)
+        os.close(self._slave_fd)
+
+    def _run(self) -> None:
+        buf = b""
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if ready:
+                buf += os.read(self.master, 512)
+            n = request_length(buf)
+            if n is None:
+                continue
+            if n < 0:
+                buf = b""
+                continue
+            request, buf = buf[:n], buf[n:]
+            reply = self.reply(request)
+            if reply:
+                os.write(self.master, reply)
+
+    def reply(self, request: bytes) -> bytes:
+        if self.protocol == "dlt645":
+            di = int.from_bytes(dlt645.parse(request).data, "little")
+            good = dlt645.build_read_reply(self.address, di, 1.0)
+            wrong = dlt645.build_read_reply(self.OTHER_DLT, di, 1.0)
+            error = dlt645.build_error_reply(self.address, 0x02)
+        else:
+            req = modbus.parse(request).pdu
+            regs = modbus.float32_registers(1.0) * (int(req.count) // 2)
+            framer = FramerRTU(DecodePDU(True))
+            good = bytes(framer.buildFrame(ReadInputRegistersResponse(registers=regs, dev_id=2)))
+            wrong = bytes(framer.buildFrame(ReadInputRegistersResponse(registers=regs, dev_id=3)))
+            error = bytes(framer.buildFrame(ExceptionResponse(4, 2, device_id=2)))
+        return {
+            "good": good,
+            "wrong_address": wrong,
+            "truncated": good[:-3],
+            "noise": bytes([0x00, 0x5A, 0xA5, 0x3C, 0xC3, 0x99]),
+            "checksum": good[:-2] + bytes([good[-2] ^ 0x01]) + good[-1:],  # DL/T 645 CS
+            "crc": good[:-1] + bytes([good[-1] ^ 0x01]),  # Modbus CRC high byte
+            "error_reply": error,
+        }[self.mode]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "mode"),
+    [
+        ("dlt645", "wrong_address"),
+        ("dlt645", "truncated"),
+        ("dlt645", "noise"),
+        ("dlt645", "checksum"),
+        ("dlt645", "error_reply"),
+        ("modbus", "wrong_address"),
+        ("modbus", "truncated"),
+        ("modbus", "noise"),
+        ("modbus", "crc"),
+        ("modbus", "error_reply"),
+    ],
+)
+def test_bad_replies_are_refused_with_their_reason_and_the_bus_carries_on(
+    protocol: str, mode: str
+) -> None:
+    profiles = load_profiles()
+    profile = profiles["dlt645-single-phase" if protocol == "dlt645" else "eastron-sdm120"]
+    address = "000000000001" if protocol == "dlt645" else "2"
+    slave = MisbehavingSlave(protocol, address)
+    device = DeviceConfig(
+        id="m", profile=profile.profile, building="b", location="x", address=address, bus="t"
+    )
+    metrics = GatewayMetrics()
+    got: list[Reading] = []
+    bus = SerialBus(
+        "t",
+        slave.port,
+        [PollTarget(device, profile, poll_s=0.2)],
+        lambda _dev, readings: got.extend(readings),
+        metrics,
+        retries=1,
+        max_backoff_s=1.0,
+    )
+
+    def errors() -> float:
+        labels = {"bus": "t", "device": "m", "reason": mode}
+        v = metrics.registry.get_sample_value("gateway_serial_frame_errors_total", labels)
+        return v or 0.0
+
+    slave.mode = mode
+    bus.start()
+    try:
+        wait_until(lambda: errors() >= 2, 30, f"{mode} replies counted")
+        assert got == []  # nothing from a damaged reply reached the outbox
+        assert bus.bus_up
+        slave.mode = "good"  # the line heals: the same master reads the meter again
+        wait_until(lambda: {r.metric for r in got} >= {"voltage", "power"}, 30, "good reads")
+        # Every value the slave sends is 1.0; DL/T 645 carries power in kW, normalised to W.
+        kw = 1000.0 if protocol == "dlt645" else 1.0
+        assert {r.metric: r.value for r in got}["power"] == pytest.approx(kw)
+        assert {r.metric: r.value for r in got}["voltage"] == pytest.approx(1.0)
+    finally:
+        bus.stop()
+        slave.close()
+
+
+def test_the_sites_line_settings_override_the_profiles() -> None:
+    profiles = load_profiles()
+    profile = profiles["dlt645-single-phase"]
+    device = DeviceConfig(id="m", profile=profile.profile, building="b", location="x", bus="t")
+    plain = PollTarget(device, profile)
+    tuned = PollTarget(device, profile, line=SerialLine(baudrate=9600, parity="N"))
+    assert (plain.transport.baudrate, plain.transport.parity) == (2400, "E")
+    assert (tuned.transport.baudrate, tuned.transport.parity) == (9600, "N")
+    assert tuned.transport.poll == plain.transport.poll  # what the site leaves out is kept

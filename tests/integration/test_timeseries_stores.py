@@ -139,7 +139,7 @@ def test_influxql_history_reads_what_the_sink_schema_holds(
 ) -> None:
     influxdb1.create_database("facility")
     sink = sink_for("http://127.0.0.1:1")  # only builds points; 1.6 has no v2 write API
-    lines = [p.to_line_protocol() for p in sink.points(outbox_items(6), [])]
+    lines = sink.lines(outbox_items(6), [])
     sink.close()
     influxdb1.write("facility", lines, precision="ms")
 
@@ -280,4 +280,29 @@ def test_sql_retention_rolls_old_readings_up_hourly(sql_url: str) -> None:
         [sum(temps[0:60]) / 60, sum(temps[60:120]) / 60, sum(temps[120:150]) / 30]
     )
     assert len(points) == 3 + 2  # three hourly means, then the two recent raw temperatures
+    engine.dispose()
+
+
+def test_a_devices_time_range_is_read_through_the_key_not_a_scan(tmp_path: Path) -> None:
+    """The history query (one device, a time range, with or without a metric) is a range
+    search of the table's key on SQLite, never a scan or a sort."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import sqlite
+
+    from gateway.sinks.sql_ts import SqlTimeSeriesSink, make_engine
+    from server.history.reader import history_query
+
+    url = f"sqlite:///{tmp_path / 'ts.db'}"
+    SqlTimeSeriesSink(url, "gw-canteen").close()
+    engine = make_engine(url)
+    start = datetime.fromtimestamp(T0 / 1000, tz=UTC)
+    with engine.connect() as conn:
+        for metric in ("temperature", None):
+            q = history_query("canteen-fridge-01", metric, start, start + timedelta(days=1), 100)
+            compiled = q.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+            plan = " ".join(
+                str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+            )
+            assert "SEARCH ts_readings USING PRIMARY KEY (device_id=? AND ts>? AND ts<?)" in plan
+            assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
     engine.dispose()

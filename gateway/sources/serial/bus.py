@@ -2,9 +2,11 @@
 turn (never two requests on one bus), each at its own interval, with timeouts, retries with
 back-off, the protocol's inter-frame silence, and per-device and per-bus statistics.
 
-Modbus RTU requests and replies are built and checked by pymodbus's framer and PDU classes;
-DL/T 645-2007 by core.serial.dlt645. The port itself is pyserial, so one handle serves both
-protocols (the line settings are switched per device when they differ).
+Modbus RTU goes through pymodbus's sync ModbusSerialClient (framing, CRC, reply sizes and
+timeouts are pymodbus's); DL/T 645-2007 through core.serial.dlt645 on the same pyserial handle.
+The master opens the port itself and lends that handle to the client, so one bus is one handle
+whatever its devices speak, the reason a port cannot be opened is reported as it is, and the
+line settings are switched per device when they differ.
 """
 
 from __future__ import annotations
@@ -19,25 +21,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import serial
-from pymodbus.framer import FramerRTU
+from pymodbus import FramerType
+from pymodbus.client import ModbusSerialClient
+from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.pdu import DecodePDU
-from pymodbus.pdu.register_message import (
-    ReadHoldingRegistersRequest,
-    ReadInputRegistersRequest,
-)
 
 from core.clock import utcnow
 from core.profiles import Dlt645Source, MetricSpec, ModbusSource, Profile, SerialTransport
 from core.readings import Reading, RejectReason, reading_key
 from core.serial import dlt645, modbus
-from core.serial.errors import FrameError
-from core.site import DeviceConfig
+from core.serial.errors import BusError, FrameError
+from core.site import DeviceConfig, SerialLine
 from gateway.decode.values import ValueRejected, coerce
 from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 
-_REQUEST_FRAMER = FramerRTU(DecodePDU(False))
+
+class _CountedHere(logging.Filter):
+    """pymodbus logs each unanswered request at ERROR; this master counts and reports those
+    per device with their reason, so pymodbus's duplicate lines would only bury real errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("No response received", "Repeating"))
+
+
+logging.getLogger("pymodbus.logging").addFilter(_CountedHere())
+
 _REPLY_DECODER = DecodePDU(False)
 _WORDS = {"uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2}
 MAX_BACKOFF_S = 60.0
@@ -68,12 +78,24 @@ class PollTarget:
     online: bool | None = None
     stats: DeviceStats = field(default_factory=DeviceStats)
     poll_s: float | None = None  # overrides the profile's poll interval
+    line: SerialLine | None = None  # the site's settings of this device's line
 
     @property
     def transport(self) -> SerialTransport:
         t = self.profile.transport
         assert isinstance(t, SerialTransport)
-        return t
+        if self.line is None:
+            return t
+        update = {
+            k: v
+            for k, v in (
+                ("baudrate", self.line.baudrate),
+                ("parity", self.line.parity),
+                ("stopbits", self.line.stopbits),
+            )
+            if v is not None
+        }
+        return t.model_copy(update=update) if update else t
 
     @property
     def interval_s(self) -> float:
@@ -163,6 +185,10 @@ class SerialBus:
         self._ser: serial.Serial | None = None
         self._line: tuple[int, str, int] | None = None
         self._last_activity = 0.0
+        self._clients: dict[tuple[int, str, int, float], ModbusSerialClient] = {}
+        self._rx_fault: FrameError | None = None  # what pymodbus dropped during this request
+        self._rx_slave = 0
+        self._rx_seen = b""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -200,6 +226,10 @@ class SerialBus:
                 # The adapter went away mid-poll: every device behind it is unreachable.
                 self._close()
                 self._bus_down(f"{self.port} failed: {exc}")
+            except Exception:
+                # A bug must cost this poll, not the bus thread (the other devices keep going).
+                log.exception("serial %s: poll of %s failed", self.name, target.device.id)
+                target.next_due = time.monotonic() + target.interval_s
 
     # -- port ------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -226,6 +256,8 @@ class SerialBus:
                 pass
         self._ser = None
         self._line = None
+        for client in self._clients.values():
+            client.socket = None  # lent handle is gone; the next open lends the new one
 
     def _bus_down(self, why: str) -> None:
         self.port_errors += 1
@@ -250,11 +282,10 @@ class SerialBus:
         request: bytes,
         reply_length: Callable[[bytes], int | None],
     ) -> bytes:
-        """Send one request after the line's silence; return the reply once complete."""
+        """DL/T 645: send one request after the line's silence; return the reply once complete
+        (or what came before the timeout, for the parser to name what is wrong with it)."""
         ser = self._configure(transport)
-        gap = silence_s(transport) - (time.monotonic() - self._last_activity)
-        if gap > 0:
-            time.sleep(gap)
+        self._keep_silence(transport)
         ser.reset_input_buffer()
         ser.write(request)
         ser.flush()
@@ -275,6 +306,98 @@ class SerialBus:
         if buf:
             return bytes(buf)  # incomplete or noise: the parser says what is wrong with it
         raise ReplyTimeout(f"no reply within {transport.timeout.total_seconds():g} s")
+
+    def _keep_silence(self, transport: SerialTransport) -> None:
+        gap = silence_s(transport) - (time.monotonic() - self._last_activity)
+        if gap > 0:
+            time.sleep(gap)
+
+    # -- Modbus through pymodbus's client ---------------------------------------------------
+    def _modbus_client(self, transport: SerialTransport) -> ModbusSerialClient:
+        """pymodbus's sync client for this line setting, on the port this master opened."""
+        key = (
+            transport.baudrate,
+            transport.parity,
+            transport.stopbits,
+            transport.timeout.total_seconds(),
+        )
+        client = self._clients.get(key)
+        if client is None:
+            client = ModbusSerialClient(
+                self.port,
+                framer=FramerType.RTU,
+                baudrate=transport.baudrate,
+                parity=transport.parity,
+                stopbits=transport.stopbits,
+                timeout=transport.timeout.total_seconds(),
+                retries=0,  # retried here, with back-off and counted per device
+                trace_packet=self._trace_packet,
+            )
+            self._clients[key] = client
+        # connect() keeps an existing socket: the client uses our handle and never opens its own.
+        client.socket = self._configure(transport)
+        return client
+
+    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        """Sees what pymodbus receives. Its framer silently drops a reply with a bad CRC or
+        from another slave and then times out; note why, so the failure is counted as what it
+        was (crc, wrong_address) instead of a plain timeout."""
+        if sending or self._rx_fault is not None:
+            return data
+        self._rx_seen = data
+        n = modbus_reply_length(data)
+        if n is None:
+            return data  # incomplete so far
+        try:
+            frame = modbus.parse(data[:n])
+        except FrameError as exc:
+            # Garbage that does not even start with our slave's address is line noise.
+            noise = data[0] != self._rx_slave and exc.reason == "crc"
+            self._rx_fault = FrameError("noise", f"{data[:n].hex(' ')}: {exc}") if noise else exc
+        else:
+            if frame.slave != self._rx_slave:
+                self._rx_fault = FrameError(
+                    "wrong_address", f"reply from slave {frame.slave}, asked {self._rx_slave}"
+                )
+        return data
+
+    def _read_registers(
+        self, transport: SerialTransport, slave: int, source: ModbusSource
+    ) -> list[int]:
+        count = _WORDS[source.type]
+        client = self._modbus_client(transport)
+        self._keep_silence(transport)
+        self._rx_fault, self._rx_slave, self._rx_seen = None, slave, b""
+        read = (
+            client.read_input_registers
+            if source.function == "input"
+            else client.read_holding_registers
+        )
+        started = time.monotonic()
+        try:
+            reply = read(source.register_, count=count, device_id=slave)
+        except ConnectionException as exc:
+            raise BusError(f"{self.port}: {exc}") from exc  # the port failed under the client
+        except ModbusException as exc:
+            # Nothing usable before the timeout: silent, or a reply pymodbus refused.
+            if self._rx_fault is not None:
+                raise self._rx_fault from exc
+            if self._rx_seen:
+                raise FrameError(
+                    "truncated" if self._rx_seen[0] == slave else "noise",
+                    f"incomplete reply {self._rx_seen.hex(' ')} before the timeout",
+                ) from exc
+            raise ReplyTimeout(f"no reply within {transport.timeout.total_seconds():g} s") from exc
+        finally:
+            self._last_activity = time.monotonic()
+        self.metrics.serial_latency.labels(self.name).observe(self._last_activity - started)
+        if reply.isError():
+            code = int(getattr(reply, "exception_code", 0))
+            raise FrameError("error_reply", f"slave {slave}: {modbus.exception_text(code)}")
+        regs = [int(r) for r in getattr(reply, "registers", [])]
+        if len(regs) != count:
+            raise FrameError("length", f"slave {slave}: {len(regs)} registers, expected {count}")
+        return regs
 
     # -- polling ---------------------------------------------------------------------------
     def poll(self, target: PollTarget) -> list[Reading]:
@@ -371,23 +494,7 @@ class SerialBus:
             return dlt645.decode_read_reply(dlt645.parse(reply), address=address, di=di).value
         if not isinstance(source, ModbusSource):
             raise FrameError("config", f"{spec.key}: a Modbus metric needs a register source")
-        slave = int(address)
-        count = _WORDS[source.type]
-        cls = (
-            ReadInputRegistersRequest if source.function == "input" else ReadHoldingRegistersRequest
-        )
-        request = _REQUEST_FRAMER.buildFrame(
-            cls(address=source.register_, count=count, dev_id=slave)
-        )
-        frame = modbus.parse(self.transact(transport, request, modbus_reply_length))
-        if frame.slave != slave:
-            raise FrameError("wrong_address", f"reply from slave {frame.slave}, asked {slave}")
-        if frame.kind == "exception":
-            code = int(frame.pdu.exception_code)
-            raise FrameError("error_reply", f"slave {slave}: {modbus.exception_text(code)}")
-        regs = [int(r) for r in getattr(frame.pdu, "registers", [])]
-        if frame.kind != "response" or len(regs) != count:
-            raise FrameError("length", f"slave {slave}: {len(regs)} registers, expected {count}")
+        regs = self._read_registers(transport, int(address), source)
         return registers_value(regs, source)
 
     def _set_online(self, target: PollTarget, online: bool, why: str) -> None:

@@ -1,4 +1,4 @@
-"""Alerts: list by state, detail with history, acknowledge, resolve."""
+"""Alerts: list by state, detail with history, acknowledge, assign, resolve."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from server.alerts import service
 from server.alerts.model import Alert
-from server.alerts.schemas import AlertAction, AlertDetail, AlertOut
+from server.alerts.schemas import AlertAction, AlertDetail, AlertOut, AssignIn
 from server.api.deps import Ctx, SessionDep, ViewerDep
 from server.auth.scope import can_see
+from server.auth.users import by_username
 from server.notifications.stream import LiveEvent
 from server.rules.store import forget_active
 
@@ -50,6 +51,23 @@ def get_alert(session: SessionDep, viewer: ViewerDep, alert_id: int) -> AlertDet
     return AlertDetail.model_validate(_visible(session, viewer, alert_id))
 
 
+def _assignee(session: SessionDep, username: str | None) -> str | None:
+    if username is None:
+        return None
+    user = by_username(session, username)
+    if user is None or not user.active:
+        raise HTTPException(422, f"assignee: no active user {username!r}")
+    return user.username
+
+
+def _publish(ctx: Ctx, a: Alert) -> AlertOut:
+    out = AlertOut.model_validate(a)
+    ctx.broadcaster.publish(
+        LiveEvent("alert", out.model_dump(mode="json"), a.building, a.device_class)
+    )
+    return out
+
+
 def _act(
     ctx: Ctx,
     session: SessionDep,
@@ -59,21 +77,29 @@ def _act(
     action: Literal["ack", "resolve"],
 ) -> AlertOut:
     a = _visible(session, viewer, alert_id)
-    comment = body.comment if body else ""
+    body = body or AlertAction()
+    assignee = _assignee(session, body.assignee)
     try:
         if action == "ack":
-            service.acknowledge(a, actor=viewer.username, at=ctx.clock.now(), comment=comment)
+            service.acknowledge(
+                a,
+                actor=viewer.username,
+                at=ctx.clock.now(),
+                comment=body.comment,
+                assignee=assignee,
+            )
         else:
-            service.resolve(a, actor=viewer.username, at=ctx.clock.now(), comment=comment)
+            if assignee is not None:
+                raise HTTPException(
+                    422,
+                    "assignee: assign before resolving (POST /api/alerts/{id}/assign)",
+                )
+            service.resolve(a, actor=viewer.username, at=ctx.clock.now(), comment=body.comment)
             forget_active(session, a.device_id, a.rule)
     except service.AlertStateError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     session.commit()
-    out = AlertOut.model_validate(a)
-    ctx.broadcaster.publish(
-        LiveEvent("alert", out.model_dump(mode="json"), a.building, a.device_class)
-    )
-    return out
+    return _publish(ctx, a)
 
 
 @router.post("/{alert_id}/ack")
@@ -81,6 +107,23 @@ def ack(
     ctx: Ctx, session: SessionDep, viewer: ViewerDep, alert_id: int, body: AlertAction | None = None
 ) -> AlertOut:
     return _act(ctx, session, viewer, alert_id, body, "ack")
+
+
+@router.post("/{alert_id}/assign")
+def assign(
+    ctx: Ctx, session: SessionDep, viewer: ViewerDep, alert_id: int, body: AssignIn
+) -> AlertOut:
+    a = _visible(session, viewer, alert_id)
+    assignee = _assignee(session, body.assignee)
+    assert assignee is not None
+    try:
+        service.assign(
+            a, actor=viewer.username, at=ctx.clock.now(), assignee=assignee, comment=body.comment
+        )
+    except service.AlertStateError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    session.commit()
+    return _publish(ctx, a)
 
 
 @router.post("/{alert_id}/resolve")

@@ -14,6 +14,7 @@ from server.api.deps import Ctx, SessionDep, ViewerDep
 from server.auth.model import Role
 from server.auth.scope import can_see
 from server.history.reader import HistoryUnavailable
+from server.ingest.completeness import completeness_pct
 from server.ingest.model import Device
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
@@ -21,10 +22,7 @@ router = APIRouter(prefix="/api/devices", tags=["devices"])
 
 def _device_out(ctx: Ctx, d: Device, active: list[dict[str, Any]]) -> dict[str, Any]:
     cfg = ctx.site.device(d.id)
-    gaps = d.seq_gaps
-    completeness = None
-    if d.received:
-        completeness = round(100.0 * d.received / (d.received + gaps), 2)
+    completeness = completeness_pct(d)
     return {
         "id": d.id,
         "device_class": d.device_class,
@@ -45,9 +43,13 @@ def _device_out(ctx: Ctx, d: Device, active: list[dict[str, Any]]) -> dict[str, 
             for k, v in d.values.items()
         },
         "active_alerts": active,
+        # Messages received and missed, and received / expected in % (None: unknown, the
+        # device neither numbers its messages nor is polled on a cadence).
         "received": d.received,
-        "gaps": gaps,
-        "completeness_pct": completeness,
+        "gaps": d.seq_gaps,
+        "completeness": completeness,
+        "completeness_pct": completeness,  # the same; the web UI's name
+        "cadence_s": d.cadence_ms / 1000 if d.cadence_ms else None,
         "transport": ctx.profiles[d.profile].transport.kind if cfg else None,
     }
 

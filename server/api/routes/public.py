@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -15,6 +15,7 @@ from server.work_orders import photos, service
 from server.work_orders.schemas import PublicFaultReport, WorkOrderOut
 from server.work_orders.sla import COMMITMENTS
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["public"])
 
 
@@ -53,26 +54,45 @@ def commitments(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+@router.get("/api/public/form-token")
+def form_token(ctx: Ctx) -> dict[str, Any]:
+    """Fetched by the report page when it opens; sent back with the report."""
+    return {
+        "form_token": ctx.form_tokens.issue(ctx.clock.now()),
+        "min_fill_seconds": ctx.form_tokens.min_fill.total_seconds(),
+    }
+
+
 @router.post("/api/public/fault-reports", status_code=201)
 def fault_report(
     ctx: Ctx, session: SessionDep, request: Request, body: PublicFaultReport
 ) -> dict[str, Any]:
     if body.website:  # honeypot filled: a bot. Look accepted, store nothing.
+        log.info("public fault report dropped: honeypot filled")
         return {"id": None, "status": "received"}
-    client = request.client.host if request.client else "unknown"
-    now = time.monotonic()
-    recent = [t for t in ctx.public_reports.get(client, []) if now - t < 3600]
-    if len(recent) >= ctx.settings.public_reports_per_hour:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, "too many reports from this address; try again later"
-        )
+    now = ctx.clock.now()
+    if body.form_token is not None:
+        problem = ctx.form_tokens.problem(body.form_token, now)
+        if problem is not None:
+            raise HTTPException(422, f"form_token: {problem}")
     photo = None
     if body.photo:
         try:
             photo = photos.decode_photo(body.photo)
         except photos.PhotoError as exc:
             raise HTTPException(422, f"photo: {exc}") from exc
-    ctx.public_reports[client] = [*recent, now]
+    client = request.client.host if request.client else "unknown"
+    settings = ctx.settings
+    if body.form_token is None:
+        key, limit = f"api:{client}", settings.public_untokened_reports_per_hour
+    else:
+        key, limit = f"form:{client}", settings.public_reports_per_hour
+    if not ctx.public_limiter.allow(key, limit, now):
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many reports from this address (at most {limit} an hour); try again later",
+            headers={"Retry-After": "3600"},
+        )
     wo = service.open_manual(
         session,
         category="reported",
@@ -84,7 +104,7 @@ def fault_report(
         requester="public",
         contact=body.contact,
         device_id=None,
-        at=ctx.clock.now(),
+        at=now,
         tz=ctx.site.tz,
     )
     session.commit()
