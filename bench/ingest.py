@@ -1,18 +1,27 @@
 """Gateway ingest benchmark: the whole durable path against `mosquitto_sub`, same stream.
 
 Not a test. Starts its own Mosquitto on a free loopback port, configures a site of 10,000
-fridge sensors, and queues a stream of realistic device messages (3 metrics each: temperature,
-door, battery; QoS 1) for two persistent sessions: `mosquitto_sub -q 1` and the gateway. Then
-each drains the same stream in turn (one at a time, so they do not share the 2 cores):
+fridge sensors, and offers a stream of realistic device messages (one topic per device; 3
+metrics each: temperature, door, battery; device sequence number and clock; QoS 1) at a
+steady rate, 23,000 messages/s by default (what `mosquitto_sub` takes on a 2-core machine).
+The same stream is offered twice, to one subscriber at a time, so they never share the cores:
 
-- mosquitto_sub: until it has received every message (`-C N`);
-- the gateway (`facility gateway`, its own process): MQTT in -> decode by profile -> durable
-  outbox (SQLite WAL, on disk before the broker gets its PUBACK) -> time-series store (SQLite)
-  committed, measured from its first received message to the store's last commit.
+1. `mosquitto_sub -q 1`: timed from the first publish to its last message;
+2. the gateway (`facility gateway`, its own process): MQTT in -> decode by profile ->
+   durable outbox (SQLite WAL, on disk before the broker gets its PUBACK) -> time-series
+   store (SQLite, the default) committed; timed from the first publish to the store's
+   commit of the last reading (the gateway's `gateway_sink_items_total`, polled).
+
+A subscriber slower than the stream leaves the rest queued at the broker (its persistent
+session) and is timed until it has drained it, so the rate is what it sustains.
 
 Prints one line: messages_per_s=N readings_per_s=N ratio_to_mosquitto_sub=R rss_mb=M
-(rss = the gateway process's peak resident memory). Run: .venv/bin/python bench/ingest.py
-[--messages 100000] [--devices 10000]
+(rss = the gateway process's peak resident memory), and the details on stderr.
+Run: .venv/bin/python bench/ingest.py [--messages 200000] [--rate 23000] [--devices 10000]
+
+The stream is sent as pre-built MQTT 3.1.1 packets on a plain socket: paho spends about
+100 us of CPU per publish here, so a paho publisher could offer only ~10,000 messages/s
+and would take a core from the subscriber under test.
 """
 
 from __future__ import annotations
@@ -22,22 +31,26 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import paho.mqtt.client as mqtt
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.mqtturl import make_client, parse_broker_url  # noqa: E402
-from tests.harness.services import free_port, start_mosquitto  # noqa: E402
+from tests.harness.services import (  # noqa: E402
+    free_port,
+    start_mosquitto,
+    start_victoria_metrics,
+)
 
 TOPIC = "campus/bench/cold/{}/telemetry"
 METRICS_PER_MESSAGE = 3
@@ -95,12 +108,8 @@ def peak_rss_mb(pid: int) -> float:
     return int(m.group(1)) / 1024 if m else 0.0
 
 
-def start_gateway(
-    env: dict[str, str], log: Path, profile: str | None = None
-) -> subprocess.Popen[bytes]:
+def start_gateway(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "facility.cli", "--log-level", "warning", "gateway"]
-    if profile:  # py-spy (pip install py-spy) samples the gateway: collapsed stacks
-        cmd = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", profile, "--", *cmd]
     return subprocess.Popen(
         cmd,
         env=env,
@@ -115,14 +124,98 @@ def wait(pred: object, timeout: float, what: str) -> None:
     while not pred():  # type: ignore[operator]
         if time.monotonic() > deadline:
             raise SystemExit(f"bench: timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(0.1)
+
+
+# -- the stream ------------------------------------------------------------------------------
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, byte = n >> 7, n & 0x7F
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _text(s: str) -> bytes:
+    b = s.encode()
+    return len(b).to_bytes(2, "big") + b
+
+
+def build_stream(ids: list[str], n: int, seq_base: int) -> list[bytes]:
+    """N QoS 1 PUBLISH packets, round-robin over the devices, each device's message carrying
+    its own sequence number and clock (ms, within the last few minutes)."""
+    base = int(datetime.now(UTC).timestamp() * 1000) - n
+    packets = []
+    for i in range(n):
+        body = b'{"seq": %d, "ts": %d, "t": %.2f, "door": %s, "bat": %d}' % (
+            seq_base + i // len(ids),
+            base + i,
+            3.0 + (i % 40) / 20,
+            b"true" if i % 17 == 0 else b"false",
+            90 - i % 7,
+        )
+        var = _text(TOPIC.format(ids[i % len(ids)])) + (i % 65535 + 1).to_bytes(2, "big")
+        packets.append(b"\x32" + _varint(len(var) + len(body)) + var + body)
+    return packets
+
+
+def offer_stream(host: str, port: int, packets: list[bytes], rate: float) -> float:
+    """Send the packets at `rate` per second (in 5 ms slices) and wait for every PUBACK;
+    returns the monotonic time of the first send."""
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client_id = _text(f"bench-pub-{os.getpid()}-{time.monotonic_ns()}")
+    connect = _text("MQTT") + b"\x04\x02\x00\x00" + client_id  # 3.1.1, clean, no keepalive
+    sock.sendall(b"\x10" + _varint(len(connect)) + connect)
+    if sock.recv(4) != b"\x20\x02\x00\x00":
+        raise SystemExit("bench: broker refused the publisher")
+    acked = 0
+    total = len(packets)
+    done = threading.Event()
+
+    def read_acks() -> None:  # every reply is a 4-byte PUBACK
+        nonlocal acked
+        got = 0
+        while got < 4 * total:
+            data = sock.recv(65536)
+            if not data:
+                break
+            got += len(data)
+            acked = got // 4
+        done.set()
+
+    reader = threading.Thread(target=read_acks, daemon=True)
+    reader.start()
+    t0 = time.monotonic()
+    sent = 0
+    while sent < total:
+        due = min(total, int((time.monotonic() - t0) * rate) + 1)
+        due = min(due, acked + 30_000)  # packet ids must not wrap onto unacked ones
+        if due > sent:
+            sock.sendall(b"".join(packets[sent:due]))
+            sent = due
+        time.sleep(0.005)
+    if not done.wait(600):
+        raise SystemExit(f"bench: only {acked} of {total} publishes acknowledged")
+    sock.sendall(b"\xe0\x00")  # DISCONNECT
+    sock.close()
+    return t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--rate", type=float, default=23_000, help="messages/s offered")
     ap.add_argument("--devices", type=int, default=10_000)
-    ap.add_argument("--profile", help="write py-spy collapsed stacks of the gateway here")
+    ap.add_argument(
+        "--store",
+        choices=["influx", "sqlite"],
+        default="influx",
+        help="influx: the production store's path (InfluxDB v2 write API, served here by "
+        "Debian's victoria-metrics); sqlite: the embedded default",
+    )
+    ap.add_argument("--profile", help="write py-spy raw stacks of the gateway here")
     args = ap.parse_args()
     n = args.messages
     sub_exe = shutil.which("mosquitto_sub")
@@ -137,76 +230,46 @@ def main() -> None:
     ids = write_site(site, args.devices)
     metrics_port = free_port()
     env = gateway_env(broker.url, tmp / "gw", site, metrics_port)
+    store = None
+    if args.store == "influx":
+        store = start_victoria_metrics(tmp)
+        env |= {
+            "FACILITY_GATEWAY_TSDB": "influx",
+            "FACILITY_GATEWAY_INFLUX_URL": store.url,
+            "FACILITY_GATEWAY_INFLUX_TOKEN": "bench",
+        }
     log = tmp / "gateway.log"
+    readings = n * METRICS_PER_MESSAGE
     try:
-        # 1. Both persistent sessions exist before the stream starts.
-        gw = start_gateway(env, log)
-        wait(lambda: "as facility-gw-gw-bench " in broker.log(), 120, "gateway subscribed")
-        time.sleep(1.0)
-        gw.send_signal(signal.SIGTERM)
-        gw.wait(30)
-        sub_args = [
-            sub_exe,
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(broker.port),
-            "-q",
-            "1",
-            "-c",
-            "-i",
-            "bench-sub",
-            "-t",
-            "campus/bench/#",
-        ]
-        subprocess.run([*sub_args, "-E"], check=True, timeout=30)
-
-        # 2. The stream: N messages, round-robin over the devices, queued for both sessions.
-        ep = parse_broker_url(broker.url)
-        pub = make_client(ep, "bench-pub")
-        pub.max_inflight_messages_set(1000)
-        pub.max_queued_messages_set(0)
-        pub.connect(ep.host, ep.port)
-        pub.loop_start()
-        base = int(datetime.now(UTC).timestamp() * 1000) - n * 10
-        infos: list[mqtt.MQTTMessageInfo] = []
-        for i in range(n):
-            dev = ids[i % len(ids)]
-            body = b'{"seq": %d, "ts": %d, "t": %.2f, "door": %s, "bat": %d}' % (
-                i // len(ids) + 1,
-                base + i * 10,
-                3.0 + (i % 40) / 20,
-                b"true" if i % 17 == 0 else b"false",
-                90 - i % 7,
-            )
-            infos.append(pub.publish(TOPIC.format(dev), body, qos=1))
-            if len(infos) >= 1000:  # keep paho's own queue small
-                for info in infos:
-                    info.wait_for_publish(60)
-                infos.clear()
-        for info in infos:
-            info.wait_for_publish(60)
-        pub.disconnect()
-        pub.loop_stop()
-
-        # 3. mosquitto_sub drains its copy.
-        t0 = time.monotonic()
-        subprocess.run(
-            [*sub_args, "-C", str(n)], check=True, timeout=600, stdout=subprocess.DEVNULL
-        )
+        # 1. mosquitto_sub takes the stream.
+        sub_args = [sub_exe, "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-c"]
+        sub_args += ["-i", "bench-sub", "-t", "campus/bench/#"]
+        subprocess.run([*sub_args, "-E"], check=True, timeout=30)  # its session exists
+        sub = subprocess.Popen([*sub_args, "-C", str(n)], stdout=subprocess.DEVNULL)
+        packets = build_stream(ids, n, 1)
+        t0 = offer_stream(broker.host, broker.port, packets, args.rate)
+        pub_s = time.monotonic() - t0
+        sub.wait(600)
         sub_s = time.monotonic() - t0
+        if sub.returncode != 0:
+            raise SystemExit(f"bench: mosquitto_sub exited with {sub.returncode}")
 
-        # 4. The gateway drains its copy into the store.
-        readings = n * METRICS_PER_MESSAGE
-        gw = start_gateway(env, log, args.profile)
-        wait(
-            lambda: (
-                metric(metrics_port, "gateway_messages_received_total", '{transport="mqtt"}') > 0
-            ),
-            120,
-            "first message",
-        )
-        t0 = time.monotonic()
+        # 2. The gateway takes the same stream (new sequence numbers, so new readings).
+        gw = start_gateway(env, log)
+        wait(lambda: "as facility-gw-gw-bench " in broker.log(), 120, "gateway connected")
+        time.sleep(2.0)  # subscribed by now; its session would queue anything earlier anyway
+        spy = None
+        if args.profile:  # py-spy (pip install py-spy) samples the gateway
+            spy = subprocess.Popen(
+                [
+                    *("py-spy", "record", "-r", "200", "-f", "raw", "-o", args.profile),
+                    *("--threads", "-p", str(gw.pid)),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        packets = build_stream(ids, n, 1_000_000)
+        t0 = offer_stream(broker.host, broker.port, packets, args.rate)
+        gw_pub_s = time.monotonic() - t0
         wait(
             lambda: metric(metrics_port, "gateway_sink_items_total", '{sink="tsdb"}') >= readings,
             900,
@@ -214,17 +277,27 @@ def main() -> None:
         )
         gw_s = time.monotonic() - t0
         rss = peak_rss_mb(gw.pid)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         gw.send_signal(signal.SIGTERM)
         gw.wait(30)
     finally:
         broker.stop()
+        if store is not None:
+            store.stop()
     sub_rate = n / sub_s
     rate = n / gw_s
     print(
         f"messages_per_s={rate:.0f} readings_per_s={rate * METRICS_PER_MESSAGE:.0f} "
         f"ratio_to_mosquitto_sub={rate / sub_rate:.2f} rss_mb={rss:.0f}"
     )
-    print(f"# mosquitto_sub: {sub_rate:.0f} messages/s; data in {tmp}", file=sys.stderr)
+    print(
+        f"# offered {args.rate:.0f}/s; published in {pub_s:.1f} s (mosquitto_sub run) and "
+        f"{gw_pub_s:.1f} s (gateway run); mosquitto_sub {sub_rate:.0f} messages/s; "
+        f"{n} messages, {args.devices} devices, store {args.store}; data in {tmp}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -76,9 +76,19 @@ class Rejection:
     raw: bytes = b""
 
 
+def unix_ms(at: datetime) -> int:
+    """Unix milliseconds, as reading ids and the uplink wire count time."""
+    return int(at.timestamp() * 1000)
+
+
+def key_tail(stamp_ms: int, seq: int | None) -> str:
+    """What follows "{device}/{metric}" in a reading's key: the same for every reading (and
+    event) of one message, so a decoder builds it once per message."""
+    if seq is not None:
+        return f"/{stamp_ms}/{seq}"
+    return f"/{stamp_ms}"
+
+
 def reading_key(device_id: str, metric: str, measured_at: datetime, seq: int | None) -> str:
     """Stable identity of a reading: the same device message always yields the same key."""
-    stamp = int(measured_at.timestamp() * 1000)
-    if seq is not None:
-        return f"{device_id}/{metric}/{stamp}/{seq}"
-    return f"{device_id}/{metric}/{stamp}"
+    return f"{device_id}/{metric}{key_tail(unix_ms(measured_at), seq)}"

@@ -3,6 +3,9 @@
 Total by design: whatever bytes arrive, the result is readings, events and named
 rejections, never an exception, and everything it returns can be encoded for the outbox
 (tests/unit/gateway/test_json_properties.py holds it to that).
+
+This is the gateway's ingest hot path: `decode_wire` gives the outbox's wire dicts directly,
+from a plan compiled once per profile, with times in integer Unix milliseconds.
 """
 
 from __future__ import annotations
@@ -12,23 +15,47 @@ import hmac
 import json
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from core.profiles import EventSpec, MqttTransport, Profile, scalar_key
-from core.readings import DeviceEvent, Quality, Reading, Rejection, RejectReason, Value, reading_key
-from gateway.decode.values import INT64_LIMIT, coerce, lookup, show, storable_text
-from gateway.decode.values import ValueRejected as _Bad
+from core.profiles import EventSpec, MetricType, MqttTransport, Profile, scalar_key
+from core.readings import (
+    DeviceEvent,
+    Quality,
+    Reading,
+    Rejection,
+    RejectReason,
+    Value,
+    key_tail,
+    unix_ms,
+)
+from core.wire import event_from_wire, reading_from_wire
+from gateway.decode.values import (
+    INT64_LIMIT,
+    MISSING,
+    MetricPlan,
+    ValueRejected,
+    find,
+    lookup,
+    show,
+    split_path,
+    storable_text,
+)
 
-__all__ = ["Decoded", "JsonDecoder", "lookup"]
+__all__ = ["Decoded", "JsonDecoder", "WireDecoded", "lookup"]
 
 # Device clocks drift and reset; a stamp this far from our receive time is not trusted.
 MAX_CLOCK_SKEW_FUTURE = timedelta(minutes=5)
 MAX_CLOCK_SKEW_PAST = timedelta(days=7)
+_FUTURE_MS = MAX_CLOCK_SKEW_FUTURE // timedelta(milliseconds=1)
+_PAST_MS = MAX_CLOCK_SKEW_PAST // timedelta(milliseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RESTAMPED = Quality.RESTAMPED.value
+_FLOAT = MetricType.FLOAT
+_BOOL = MetricType.BOOL
 
 AttrValue = str | bool | int | float
 
@@ -40,11 +67,20 @@ class Decoded:
     rejections: list[Rejection] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class WireDecoded:
+    """`Decoded` in the outbox's form: each reading as `core.wire.encode_reading` gives it,
+    each event as `encode_event` does."""
+
+    readings: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    restamped: int = 0  # readings whose quality is not good
+
+
 def _parse_time(raw: Any, fmt: str) -> datetime | None:
     """The device's time as an aware datetime; None when it has no zone. Raises
     TypeError/ValueError/OverflowError/OSError when it is not a time at all."""
-    if fmt == "auto":
-        fmt = "iso8601" if isinstance(raw, str) else "unix_ms"
     if fmt == "iso8601":
         if not isinstance(raw, str):
             raise TypeError
@@ -54,28 +90,6 @@ def _parse_time(raw: Any, fmt: str) -> datetime | None:
         raise TypeError
     seconds = raw / 1000 if fmt == "unix_ms" else raw
     return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _device_time(
-    transport: MqttTransport, payload: dict[str, Any], received_at: datetime
-) -> tuple[datetime, Quality]:
-    if transport.timestamp is None:
-        return received_at, Quality.GOOD
-    try:
-        raw = lookup(payload, transport.timestamp)
-    except KeyError:
-        return received_at, Quality.GOOD
-    try:
-        stamp = _parse_time(raw, transport.timestamp_format)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return received_at, Quality.RESTAMPED
-    if stamp is None:
-        if transport.naive_timestamp == "receive_time":
-            return received_at, Quality.GOOD
-        return received_at, Quality.RESTAMPED
-    if not (received_at - MAX_CLOCK_SKEW_PAST <= stamp <= received_at + MAX_CLOCK_SKEW_FUTURE):
-        return received_at, Quality.RESTAMPED
-    return stamp.astimezone(UTC), Quality.GOOD
 
 
 def _lenient_json(payload: bytes) -> Any:
@@ -110,11 +124,127 @@ def _attr_value(raw: Any) -> AttrValue:
     raise ValueError("is not a scalar")
 
 
+def _rejection(
+    reason: RejectReason, detail: str, device_id: str, topic: str, payload: bytes
+) -> Rejection:
+    return Rejection(
+        reason=reason, detail=f"{device_id}: {detail}", source=topic, raw=payload[:512]
+    )
+
+
+class _EventPlan:
+    """An EventSpec with its paths split once."""
+
+    __slots__ = ("attrs", "becomes", "code", "kind", "spec", "watches")
+
+    def __init__(self, spec: EventSpec) -> None:
+        self.spec = spec
+        self.kind = spec.kind
+        self.watches = spec.when.metric if spec.when is not None else None
+        self.becomes = spec.when.becomes if spec.when is not None else None
+        self.code = split_path(spec.from_field.source) if spec.from_field is not None else None
+        # (name, dotted path, split path, pseudonymized)
+        self.attrs = tuple(
+            (name, path, split_path(path), name in spec.pseudonymize)
+            for name, path in spec.attr_paths.items()
+        )
+
+    def kind_from_field(self, doc: dict[str, Any]) -> str | None:
+        """The kind the payload's code field names; ValueRejected for a code to count."""
+        source = self.spec.from_field
+        assert source is not None and self.code is not None
+        code = find(doc, self.code)
+        if code is MISSING or code is None:
+            return None
+        word = scalar_key(code)
+        if word is None:
+            raise ValueRejected(
+                RejectReason.WRONG_TYPE, f"event field {source.source}={show(code)} is not a code"
+            )
+        if word in source.map:
+            return source.map[word]
+        if word in source.ignore or source.unmapped == "ignore":
+            return None
+        raise ValueRejected(
+            RejectReason.UNKNOWN_VALUE,
+            f"event field {source.source}={show(code)} is none of {sorted(source.map)}",
+        )
+
+
+class _Plan:
+    """A profile compiled for decoding: what every message would otherwise look up again."""
+
+    __slots__ = (
+        "events",
+        "max_bytes",
+        "metrics",
+        "naive_ok",
+        "profile",
+        "sequence",
+        "timestamp",
+        "timestamp_format",
+        "watched",
+    )
+
+    def __init__(self, profile: Profile) -> None:
+        transport = profile.transport
+        assert isinstance(transport, MqttTransport)
+        assert all(isinstance(m.source, str) for m in profile.metrics)
+        self.profile = profile  # held, so the id the plan is cached under stays this profile's
+        self.max_bytes = transport.max_bytes
+        self.sequence = split_path(transport.sequence) if transport.sequence is not None else None
+        self.timestamp = (
+            split_path(transport.timestamp) if transport.timestamp is not None else None
+        )
+        self.timestamp_format = transport.timestamp_format
+        self.naive_ok = transport.naive_timestamp == "receive_time"
+        self.metrics = tuple(MetricPlan(m) for m in profile.metrics)
+        self.events = tuple(_EventPlan(e) for e in profile.events)
+        # Only these metrics' last values are needed, for `becomes` events.
+        self.watched = tuple({e.when.metric for e in profile.events if e.when is not None})
+
+    def device_time(self, doc: dict[str, Any], received_ms: int) -> tuple[int, bool]:
+        """Measured time in Unix ms, and whether it is good (else restamped with ours)."""
+        if self.timestamp is None:
+            return received_ms, True
+        raw = find(doc, self.timestamp)
+        if raw is MISSING:
+            return received_ms, True
+        fmt = self.timestamp_format
+        if fmt == "auto":
+            fmt = "iso8601" if isinstance(raw, str) else "unix_ms"
+        if type(raw) is int and fmt != "iso8601":
+            # Integer stamps are compared and kept as they are: no float, no datetime.
+            stamp_ms = raw if fmt == "unix_ms" else raw * 1000
+            if received_ms - _PAST_MS <= stamp_ms <= received_ms + _FUTURE_MS:
+                return stamp_ms, True
+            return received_ms, False
+        try:
+            stamp = _parse_time(raw, fmt)
+        except (TypeError, ValueError, OverflowError, OSError):
+            return received_ms, False
+        if stamp is None:
+            return received_ms, self.naive_ok
+        received = _EPOCH + timedelta(milliseconds=received_ms)
+        if not (received - MAX_CLOCK_SKEW_PAST <= stamp <= received + MAX_CLOCK_SKEW_FUTURE):
+            return received_ms, False
+        return unix_ms(stamp), True
+
+    def seq(self, doc: dict[str, Any]) -> int | None:
+        if self.sequence is None:
+            return None
+        raw = find(doc, self.sequence)
+        if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < INT64_LIMIT:
+            return raw
+        return None
+
+
 class JsonDecoder:
     """Stateful only in the last value per device and metric, for `becomes` events."""
 
     def __init__(self, pseudonym_key: bytes | None = None) -> None:
         self._last: dict[tuple[str, str], Value] = {}
+        self._plans: dict[int, _Plan] = {}
         # Keyed, so a card number cannot be recovered by hashing every possible number.
         self._pseudonym_key = pseudonym_key or os.urandom(32)
 
@@ -137,147 +267,171 @@ class JsonDecoder:
         payload: bytes,
         received_at: datetime,
     ) -> Decoded:
-        out = Decoded()
-        transport = profile.transport
-        assert isinstance(transport, MqttTransport)
+        """`decode_wire` as Reading and DeviceEvent objects."""
+        received_ms = unix_ms(received_at)
+        wire = self.decode_wire(
+            device_id=device_id,
+            profile=profile,
+            topic=topic,
+            payload=payload,
+            received_ms=received_ms,
+        )
 
-        def reject(reason: RejectReason, detail: str) -> Decoded:
-            out.rejections.append(
-                Rejection(
-                    reason=reason, detail=f"{device_id}: {detail}", source=topic, raw=payload[:512]
-                )
-            )
-            return out
+        def measured(w: dict[str, Any]) -> datetime | None:
+            # Stamped on receipt: the exact receive time, not the ms the wire keeps of it.
+            return received_at if w["t"] == received_ms else None
 
-        if len(payload) > transport.max_bytes:
-            return reject(
-                RejectReason.OVERSIZE,
-                f"payload of {len(payload)} bytes exceeds {transport.max_bytes}",
-            )
+        return Decoded(
+            readings=[
+                reading_from_wire(w, measured_at=measured(w), received_at=received_at)
+                for w in wire.readings
+            ],
+            events=[
+                event_from_wire(w, measured_at=measured(w), received_at=received_at)
+                for w in wire.events
+            ],
+            rejections=wire.rejections,
+        )
+
+    def decode_wire(
+        self,
+        *,
+        device_id: str,
+        profile: Profile,
+        topic: str,
+        payload: bytes,
+        received_ms: int,
+    ) -> WireDecoded:
+        plan = self._plans.get(id(profile))
+        if plan is None:
+            plan = self._plans[id(profile)] = _Plan(profile)
+        rejections: list[Rejection] = []
+        if len(payload) > plan.max_bytes:
+            detail = f"payload of {len(payload)} bytes exceeds {plan.max_bytes}"
+            rejections.append(_rejection(RejectReason.OVERSIZE, detail, device_id, topic, payload))
+            return WireDecoded(rejections=rejections)
         try:
             doc = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             doc = _lenient_json(payload)
             if doc is None:
-                return reject(RejectReason.NOT_JSON, f"payload is not JSON ({exc.msg})")
-        if not isinstance(doc, dict):
-            return reject(RejectReason.NOT_OBJECT, "payload is JSON but not an object")
-
-        measured_at, quality = _device_time(transport, doc, received_at)
-        seq: int | None = None
-        if transport.sequence is not None:
-            try:
-                raw_seq = lookup(doc, transport.sequence)
-            except KeyError:
-                raw_seq = None
-            if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) and raw_seq >= 0:
-                seq = raw_seq if raw_seq < INT64_LIMIT else None
-
-        values: dict[str, Value] = {}
-        for spec in profile.metrics:
-            assert isinstance(spec.source, str)
-            try:
-                raw = lookup(doc, spec.source)
-            except KeyError:
-                if spec.required:
-                    reject(RejectReason.MISSING_FIELD, f"required field {spec.source!r} missing")
-                continue
-            if raw is None:
-                if spec.required:  # a probe reporting null is as good as absent
-                    reject(RejectReason.MISSING_FIELD, f"required field {spec.source!r} is null")
-                continue
-            try:
-                value = coerce(spec, raw, doc)
-            except _Bad as bad:
-                reject(bad.reason, bad.detail)
-                continue
-            values[spec.key] = value
-            out.readings.append(
-                Reading(
-                    reading_id=reading_key(device_id, spec.key, measured_at, seq),
-                    device_id=device_id,
-                    metric=spec.key,
-                    value=value,
-                    unit=spec.resolved_unit,
-                    measured_at=measured_at,
-                    received_at=received_at,
-                    seq=seq,
-                    quality=quality,
+                detail = f"payload is not JSON ({exc.msg})"
+                rejections.append(
+                    _rejection(RejectReason.NOT_JSON, detail, device_id, topic, payload)
                 )
+                return WireDecoded(rejections=rejections)
+        if not isinstance(doc, dict):
+            detail = "payload is JSON but not an object"
+            rejections.append(
+                _rejection(RejectReason.NOT_OBJECT, detail, device_id, topic, payload)
             )
+            return WireDecoded(rejections=rejections)
 
-        for event in profile.events:
-            kind = self._event_kind(event, device_id, doc, values, reject)
+        stamp_ms, good = plan.device_time(doc, received_ms)
+        seq = plan.seq(doc)
+        # Ids as core.readings.reading_key makes them: f"{device_id}/{metric}{tail}".
+        tail = key_tail(stamp_ms, seq)
+        readings: list[dict[str, Any]] = []
+        values: dict[str, Value] = {}
+        for metric in plan.metrics:
+            path = metric.path
+            raw = doc.get(path, MISSING) if isinstance(path, str) else find(doc, path)
+            if raw is MISSING or raw is None:
+                if metric.required:  # a probe reporting null is as good as absent
+                    what = "missing" if raw is MISSING else "is null"
+                    detail = f"required field {metric.source!r} {what}"
+                    rejections.append(
+                        _rejection(RejectReason.MISSING_FIELD, detail, device_id, topic, payload)
+                    )
+                continue
+            plain = metric.plain
+            cls = type(raw)
+            try:
+                # The plain cases inline; anything else, and every refusal, from `coerce`.
+                if plain is _FLOAT and (cls is float or cls is int):
+                    try:
+                        value = raw * metric.scale + metric.offset
+                    except OverflowError:
+                        value = metric.coerce(raw, doc)
+                    else:
+                        if not metric.low <= value <= metric.high:
+                            value = metric.coerce(raw, doc)
+                        elif not value.is_integer():  # round() keeps whole numbers as they are
+                            value = round(value, 6)
+                elif plain is _BOOL and (raw is True or raw is False):
+                    value = raw is not metric.invert
+                else:
+                    value = metric.coerce(raw, doc)
+            except ValueRejected as bad:
+                rejections.append(_rejection(bad.reason, bad.detail, device_id, topic, payload))
+                continue
+            name = metric.key
+            values[name] = value
+            # Keys in encode_reading's order, so the outbox bytes are the same too.
+            wire = {
+                "id": f"{device_id}/{name}{tail}",
+                "d": device_id,
+                "m": name,
+                "v": value,
+                "t": stamp_ms,
+                "r": received_ms,
+            }
+            if metric.unit is not None:
+                wire["u"] = metric.unit
+            if seq is not None:
+                wire["s"] = seq
+            if not good:
+                wire["q"] = _RESTAMPED
+            readings.append(wire)
+
+        events: list[dict[str, Any]] = []
+        for event in plan.events:
+            kind: str | None
+            if event.watches is not None:
+                new = values.get(event.watches)
+                if (
+                    new is None
+                    or new != event.becomes
+                    or self._last.get((device_id, event.watches)) == new
+                ):
+                    continue
+                kind = event.kind
+            else:
+                try:
+                    kind = event.kind_from_field(doc)
+                except ValueRejected as bad:
+                    rejections.append(_rejection(bad.reason, bad.detail, device_id, topic, payload))
+                    continue
             if kind is None:
                 continue
             attrs: dict[str, AttrValue] = {}
-            for name, path in event.attr_paths.items():
-                try:
-                    raw_attr = lookup(doc, path)
-                except KeyError:
-                    continue
-                if raw_attr is None:
+            for name, dotted, path, hidden in event.attrs:
+                raw_attr = find(doc, path)
+                if raw_attr is MISSING or raw_attr is None:
                     continue
                 try:
                     value_attr = _attr_value(raw_attr)
                 except ValueError as bad:
                     # The event still happened; only this attribute is lost. A person's id
                     # is not written to the log, even a malformed one.
-                    shown = "(withheld)" if name in event.pseudonymize else show(raw_attr)
-                    reject(RejectReason.WRONG_TYPE, f"{kind} attribute {path}={shown} {bad}")
+                    shown = "(withheld)" if hidden else show(raw_attr)
+                    detail = f"{kind} attribute {dotted}={shown} {bad}"
+                    rejections.append(
+                        _rejection(RejectReason.WRONG_TYPE, detail, device_id, topic, payload)
+                    )
                     continue
-                attrs[name] = (
-                    self.pseudonym(value_attr) if name in event.pseudonymize else value_attr
-                )
-            stamp = int(measured_at.timestamp() * 1000)
-            out.events.append(
-                DeviceEvent(
-                    event_id=f"{device_id}/{kind}/{stamp}" + (f"/{seq}" if seq is not None else ""),
-                    device_id=device_id,
-                    kind=kind,
-                    measured_at=measured_at,
-                    received_at=received_at,
-                    attrs=dict(attrs),
-                )
-            )
-        for key, value in values.items():
-            self._last[(device_id, key)] = value
-        return out
-
-    def _event_kind(
-        self,
-        event: EventSpec,
-        device_id: str,
-        doc: dict[str, Any],
-        values: dict[str, Value],
-        reject: Callable[[RejectReason, str], Decoded],
-    ) -> str | None:
-        if event.when is not None:
-            new = values.get(event.when.metric)
-            last = self._last.get((device_id, event.when.metric))
-            if new is not None and new == event.when.becomes and last != new:
-                return event.kind
-            return None
-        assert event.from_field is not None
-        source = event.from_field
-        try:
-            code = lookup(doc, source.source)
-        except KeyError:
-            return None
-        if code is None:
-            return None
-        word = scalar_key(code)
-        if word is None:
-            reject(
-                RejectReason.WRONG_TYPE, f"event field {source.source}={show(code)} is not a code"
-            )
-            return None
-        if word in source.map:
-            return source.map[word]
-        if word in source.ignore or source.unmapped == "ignore":
-            return None
-        reject(
-            RejectReason.UNKNOWN_VALUE,
-            f"event field {source.source}={show(code)} is none of {sorted(source.map)}",
-        )
-        return None
+                attrs[name] = self.pseudonym(value_attr) if hidden else value_attr
+            event_wire: dict[str, Any] = {
+                "id": f"{device_id}/{kind}{tail}",
+                "d": device_id,
+                "k": kind,
+                "t": stamp_ms,
+                "r": received_ms,
+            }
+            if attrs:
+                event_wire["a"] = attrs
+            events.append(event_wire)
+        for name in plan.watched:
+            if name in values:
+                self._last[(device_id, name)] = values[name]
+        return WireDecoded(readings, events, rejections, 0 if good else len(readings))

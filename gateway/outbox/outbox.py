@@ -5,9 +5,20 @@ disk. Each sink reads from its own cursor, so a dead sink never blocks the other
 catches up in order when it returns. Rows are deleted only when every sink has passed them.
 
 Items (wire-encoded readings and events, core/wire.py) are numbered 1, 2, 3, ... for good
-and stored in chunks: one row holds the items of one append (up to CHUNK_ITEMS), so an
-ingest batch of thousands of readings costs one insert and one fsync, not one per reading.
+and stored in chunks: one row holds up to CHUNK_ITEMS items of one append, so an ingest
+batch of thousands of readings costs one transaction and one fsync, not one per reading.
 Positions, cursors, the cap and `pending` all count items, not rows.
+
+A chunk's body is its readings as one JSON array, a newline, its events as another (JSON
+text holds no raw newline). The uplink splices those arrays into its message unparsed;
+only sinks that need the values parse them. Bodies of the first chunk format (one JSON
+object {"r": [...], "e": [...]}) are still read.
+
+Appends commit with synchronous=FULL: the broker is acknowledged after this returns. Cursor
+moves and pruning commit with NORMAL (no fsync of their own; the next append's makes them
+durable): a cursor lost to a power cut only sends a batch again, and every sink is
+idempotent. Sinks read through a connection of their own, so an append's fsync does not
+hold them up.
 """
 
 from __future__ import annotations
@@ -15,30 +26,75 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-CHUNK_ITEMS = 1000
+CHUNK_ITEMS = 2000
 
 
 class OutboxFull(RuntimeError):
     """The outbox holds its cap of undelivered items; new data is refused, nothing deleted."""
 
 
-@dataclass(frozen=True, slots=True)
 class Batch:
-    """Items `first`..`last` (positions) for one sink, decoded from their chunks."""
+    """Items `first`..`last` (positions) for one sink: chunk bodies, parsed on first use."""
 
-    first: int
-    last: int
-    readings: list[dict[str, Any]]
-    events: list[dict[str, Any]]
+    __slots__ = ("_events", "_parts", "_readings", "first", "last")
+
+    def __init__(self, first: int, last: int, parts: list[tuple[bytes, bytes]]) -> None:
+        self.first = first
+        self.last = last
+        self._parts = parts  # (readings array, events array) per chunk, JSON
+        self._readings: list[dict[str, Any]] | None = None
+        self._events: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return self.last - self.first + 1
+
+    @property
+    def readings(self) -> list[dict[str, Any]]:
+        if self._readings is None:
+            self._readings = []
+            for r, _e in self._parts:
+                if r != b"[]":
+                    self._readings += orjson.loads(r)
+        return self._readings
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        if self._events is None:
+            self._events = []
+            for _r, e in self._parts:
+                if e != b"[]":
+                    self._events += orjson.loads(e)
+        return self._events
+
+    def readings_json(self) -> bytes:
+        """The readings as one JSON array, spliced from the chunks without parsing."""
+        return _join_arrays([r for r, _e in self._parts])
+
+    def events_json(self) -> bytes:
+        return _join_arrays([e for _r, e in self._parts])
+
+
+def _join_arrays(arrays: list[bytes]) -> bytes:
+    inner = [a[1:-1] for a in arrays if a != b"[]"]
+    return b"[" + b",".join(inner) + b"]"
+
+
+def _split_body(body: bytes) -> tuple[bytes, bytes]:
+    """(readings array, events array) of a chunk body in either format."""
+    if body[:1] == b"{":  # first format: {"r": [...], "e": [...]}
+        chunk = orjson.loads(body)
+        return orjson.dumps(chunk["r"]), orjson.dumps(chunk["e"])
+    r, _, e = body.partition(b"\n")
+    return r, e
+
+
+def _body(readings: bytes, events: bytes) -> bytes:
+    return readings + b"\n" + events
 
 
 class Outbox:
@@ -69,7 +125,15 @@ class Outbox:
                     "INSERT OR IGNORE INTO cursors (sink, pos) VALUES (?, ?)", (sink, oldest - 1)
                 )
             self._sinks = list(sinks)
-            self._min_cursor = self._min_cursor_locked()
+            # Only this process moves the cursors: they are kept here, and written through.
+            self._cursors: dict[str, int] = {
+                name: int(pos)
+                for name, pos in self._db.execute("SELECT sink, pos FROM cursors")
+                if name in self._sinks
+            }
+            self._min_cursor = min(self._cursors.values(), default=self._last)
+        self._rlock = threading.Lock()
+        self._rdb = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
 
     def _migrate_items_locked(self) -> None:
         """Outboxes written before chunks held one row per item: keep them, as 1-item chunks."""
@@ -82,9 +146,9 @@ class Outbox:
         try:
             for pos, kind, body in self._db.execute("SELECT pos, kind, body FROM items"):
                 wrapped = (
-                    b'{"r":[' + body + b'],"e":[]}'
+                    _body(b"[" + body + b"]", b"[]")
                     if kind == "r"
-                    else (b'{"r":[],"e":[' + body + b"]}")
+                    else _body(b"[]", b"[" + body + b"]")
                 )
                 self._db.execute("INSERT INTO chunks VALUES (?, 1, ?)", (pos, wrapped))
             head = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='items'").fetchone()
@@ -107,13 +171,6 @@ class Outbox:
         row = self._db.execute("SELECT upto - n + 1 FROM chunks ORDER BY upto LIMIT 1").fetchone()
         return int(row[0]) if row else self._last + 1
 
-    def _min_cursor_locked(self) -> int:
-        marks = ",".join("?" * len(self._sinks))
-        row = self._db.execute(
-            f"SELECT MIN(pos) FROM cursors WHERE sink IN ({marks})", self._sinks
-        ).fetchone()
-        return int(row[0]) if row and row[0] is not None else self._last
-
     # -- writing -------------------------------------------------------------------------
     def append_wire(
         self, readings: list[dict[str, Any]], events: list[dict[str, Any]]
@@ -126,10 +183,10 @@ class Outbox:
         bodies: list[tuple[int, bytes]] = []
         for k in range(0, len(readings), CHUNK_ITEMS):
             part = readings[k : k + CHUNK_ITEMS]
-            bodies.append((len(part), orjson.dumps({"r": part, "e": []})))
+            bodies.append((len(part), _body(orjson.dumps(part), b"[]")))
         for k in range(0, len(events), CHUNK_ITEMS):
             part = events[k : k + CHUNK_ITEMS]
-            bodies.append((len(part), orjson.dumps({"r": [], "e": part})))
+            bodies.append((len(part), _body(b"[]", orjson.dumps(part))))
         return self._store(n, bodies)
 
     def append(self, items: Iterable[tuple[str, bytes]]) -> tuple[int, int]:
@@ -138,9 +195,9 @@ class Outbox:
         batch = list(items)
         if not batch:
             return (0, 0)
-        r = b",".join(body for kind, body in batch if kind == "r")
-        e = b",".join(body for kind, body in batch if kind == "e")
-        return self._store(len(batch), [(len(batch), b'{"r":[' + r + b'],"e":[' + e + b"]}")])
+        r = b"[" + b",".join(body for kind, body in batch if kind == "r") + b"]"
+        e = b"[" + b",".join(body for kind, body in batch if kind == "e") + b"]"
+        return self._store(len(batch), [(len(batch), _body(r, e))])
 
     def _store(self, n: int, bodies: list[tuple[int, bytes]]) -> tuple[int, int]:
         with self._lock:
@@ -154,6 +211,7 @@ class Outbox:
             for count, body in bodies:
                 upto += count
                 rows.append((upto, count, body))
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany("INSERT INTO chunks (upto, n, body) VALUES (?, ?, ?)", rows)
@@ -168,13 +226,13 @@ class Outbox:
     def read(self, sink: str, limit: int) -> Batch | None:
         """The next items after the sink's cursor: whole chunks, at least one, until about
         `limit` items; None when the sink is up to date."""
-        with self._lock:
-            (cursor,) = self._db.execute(
-                "SELECT pos FROM cursors WHERE sink = ?", (sink,)
-            ).fetchone()
-            rows = []
-            taken = 0
-            found = self._db.execute(
+        cursor = self._cursors[sink]
+        if cursor >= self._last:
+            return None
+        rows = []
+        taken = 0
+        with self._rlock:
+            found = self._rdb.execute(
                 "SELECT upto, n, body FROM chunks WHERE upto > ? ORDER BY upto", (cursor,)
             )
             for upto, n, body in found:
@@ -185,38 +243,37 @@ class Outbox:
             found.close()  # ends the read transaction now, so checkpoints are not held up
         if not rows:
             return None
-        readings: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
+        parts: list[tuple[bytes, bytes]] = []
         for upto, n, body in rows:
-            chunk = orjson.loads(body)
+            r, e = _split_body(body)
             skip = cursor - (upto - n)  # > 0 only if the cursor stopped inside this chunk
             if skip > 0:
-                items = [("r", x) for x in chunk["r"]] + [("e", x) for x in chunk["e"]]
-                for kind, x in items[skip:]:
-                    (readings if kind == "r" else events).append(x)
-            else:
-                readings += chunk["r"]
-                events += chunk["e"]
-        return Batch(max(cursor + 1, rows[0][0] - rows[0][1] + 1), rows[-1][0], readings, events)
+                r_items, e_items = orjson.loads(r), orjson.loads(e)
+                e_items = e_items[max(0, skip - len(r_items)) :]
+                r_items = r_items[skip:]
+                r, e = orjson.dumps(r_items), orjson.dumps(e_items)
+            parts.append((r, e))
+        return Batch(max(cursor + 1, rows[0][0] - rows[0][1] + 1), rows[-1][0], parts)
 
     def commit(self, sink: str, pos: int) -> None:
-        """The sink has durably taken everything up to `pos`."""
+        """The sink has taken everything up to `pos`."""
         with self._lock:
-            self._db.execute("UPDATE cursors SET pos = MAX(pos, ?) WHERE sink = ?", (pos, sink))
-            self._min_cursor = self._min_cursor_locked()
+            if pos <= self._cursors[sink]:
+                return
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("UPDATE cursors SET pos = ? WHERE sink = ?", (pos, sink))
+            self._cursors[sink] = pos
+            self._min_cursor = min(self._cursors.values())
 
     def prune(self) -> int:
         """Delete the chunks every sink has passed; returns how many rows went."""
         with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
             cur = self._db.execute("DELETE FROM chunks WHERE upto <= ?", (self._min_cursor,))
             return cur.rowcount
 
     def pending(self, sink: str) -> int:
-        with self._lock:
-            (cursor,) = self._db.execute(
-                "SELECT pos FROM cursors WHERE sink = ?", (sink,)
-            ).fetchone()
-            return self._last - int(cursor)
+        return self._last - self._cursors[sink]
 
     @property
     def head(self) -> int:
@@ -224,9 +281,10 @@ class Outbox:
         return self._last
 
     def fill_ratio(self) -> float:
-        with self._lock:
-            return (self._last - self._min_cursor) / self.max_pending
+        return (self._last - self._min_cursor) / self.max_pending
 
     def close(self) -> None:
+        with self._rlock:
+            self._rdb.close()
         with self._lock:
             self._db.close()

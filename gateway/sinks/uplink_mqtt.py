@@ -10,7 +10,14 @@ import paho.mqtt.client as mqtt
 
 from core.clock import utcnow
 from core.mqtturl import BrokerEndpoint, make_client
-from core.wire import GatewayStatus, data_topic, encode_batch, encode_status, status_topic
+from core.wire import (
+    GatewayStatus,
+    data_topic,
+    encode_batch,
+    encode_batch_json,
+    encode_status,
+    status_topic,
+)
 from gateway.sinks.base import SinkError
 
 log = logging.getLogger(__name__)
@@ -86,9 +93,15 @@ class UplinkSink:
     def write(
         self, readings: list[dict[str, Any]], events: list[dict[str, Any]], first: int, last: int
     ) -> None:
+        self._send(encode_batch(self.gateway_id, first, last, readings, events))
+
+    def write_json(self, readings: bytes, events: bytes, first: int, last: int) -> None:
+        """`write` for items already encoded: JSON arrays of wire readings and events."""
+        self._send(encode_batch_json(self.gateway_id, first, last, readings, events))
+
+    def _send(self, payload: bytes) -> None:
         if not self._connected.is_set():
             raise SinkError(f"uplink broker {self._endpoint} not connected")
-        payload = encode_batch(self.gateway_id, first, last, readings, events)
         info = self._client.publish(data_topic(self.gateway_id), payload, qos=1)
         try:
             info.wait_for_publish(self._timeout)

@@ -4,13 +4,16 @@ QoS 1 with manual acknowledgement: the broker keeps (and on reconnect redelivers
 message until it is acknowledged, which the gateway does only after the outbox commit.
 
 paho reads a packet with three `recv` calls, handles one packet per pass of its network
-loop, and sends each PUBACK in a syscall of its own: at thousands of device messages a
-second that is most of the gateway's time. `_FastClient` keeps paho (protocol, session,
-reconnects, TLS) and changes only how bytes move: the socket is read in large blocks,
-every packet already read is handled in one pass, messages go straight to `on_message`,
-and the PUBACKs of a whole outbox commit go out as one write (`ack_many`). These reach
-into paho's internals (pinned below 3 in pyproject.toml); the MQTT integration tests run
-through them.
+loop, builds a message object and a log line for each, and sends each PUBACK in a syscall
+of its own: at thousands of device messages a second that is most of the gateway's time.
+`_FastClient` keeps paho for the protocol (connect, session, subscribe, keepalive, TLS,
+reconnects, QoS 2, every packet but one kind) and changes only the hot lane: the socket
+is read in large blocks, the QoS 0/1 PUBLISH packets already buffered are cut out in one
+pass and handed on as one list, and the PUBACKs of a whole outbox commit go out as one
+write (`ack_many`). Anything else at the head of the buffer (a SUBACK, a PINGRESP, a
+packet cut in two by the read) goes through paho's own reader. These reach into paho's
+internals (pinned below 3 in pyproject.toml); tests/unit/gateway/test_mqtt_fast_lane.py
+and the MQTT integration tests run through them.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from __future__ import annotations
 import logging
 import queue
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 
-from core.clock import utcnow
 from core.mqtturl import BrokerEndpoint, make_client
 from gateway.sources.raw import RawMessage
 
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 
 PUBACK = 0x40
 READ_BLOCK = 256 * 1024
+
+# (topic, payload, packet id, qos) of each PUBLISH cut out of the buffer
+Publish = tuple[bytes, bytes, int, int]
 
 
 class _BufferedSocket:
@@ -42,47 +49,126 @@ class _BufferedSocket:
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
-        self._buf = bytearray()
+        self.buf = bytearray()
+
+    def fill(self) -> bool:
+        """Read what the kernel holds (one block); False when it had nothing."""
+        data = self._sock.recv(READ_BLOCK)  # BlockingIOError / OSError pass to the caller
+        if not data:
+            raise ConnectionResetError("broker closed the connection")
+        self.buf += data
+        return True
 
     def recv(self, bufsize: int) -> bytes:
-        if not self._buf:
+        if not self.buf:
             data = self._sock.recv(READ_BLOCK)  # BlockingIOError / SSLWantRead pass to paho
             if not data:
                 return b""
-            self._buf += data
-        out = bytes(self._buf[:bufsize])
-        del self._buf[:bufsize]
+            self.buf += data
+        out = bytes(self.buf[:bufsize])
+        del self.buf[:bufsize]
         return out
 
     def pending(self) -> int:
         inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
-        return len(self._buf) + int(inner)
+        return len(self.buf) + int(inner)
 
     def __getattr__(self, name: str) -> Any:  # send, close, fileno, setblocking, ...
         return getattr(self._sock, name)
 
 
+def cut_publishes(buf: bytearray) -> tuple[list[Publish], int]:
+    """The whole QoS 0/1 MQTT 3.1.1 PUBLISH packets at the head of `buf`, and how many bytes
+    they take. Stops at the first packet that is anything else, incomplete or malformed:
+    paho's reader takes it from there (and refuses it, if it is malformed)."""
+    out: list[Publish] = []
+    pos = 0
+    size = len(buf)
+    while size - pos >= 2:
+        cmd = buf[pos]
+        if cmd & 0xF0 != 0x30:
+            break
+        qos = (cmd >> 1) & 0x03
+        if qos > 1:
+            break
+        # remaining length: 1-4 bytes, 7 bits each
+        length = 0
+        shift = 0
+        i = pos + 1
+        while True:
+            if i >= size or shift > 21:
+                return out, pos
+            byte = buf[i]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            i += 1
+            if byte < 0x80:
+                break
+        end = i + length
+        if end > size:
+            break
+        topic_len = (buf[i] << 8 | buf[i + 1]) if length >= 2 else -1
+        body = i + 2 + topic_len + (2 if qos else 0)
+        if topic_len <= 0 or body > end:
+            break  # no topic, or lengths that do not add up: paho names the fault
+        topic = bytes(buf[i + 2 : i + 2 + topic_len])
+        mid = (buf[body - 2] << 8 | buf[body - 1]) if qos else 0
+        out.append((topic, bytes(buf[body:end]), mid, qos))
+        pos = end
+    return out, pos
+
+
 class _FastClient(mqtt.Client):
+    # Called with every batch of publishes cut out of one read (see the module docstring).
+    on_publishes: Callable[[list[Publish]], None] | None = None
+
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
         return _BufferedSocket(sock) if isinstance(sock, socket.socket) else sock
 
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        # paho handles one packet per call when nothing of ours is in flight; go on while
-        # whole packets are buffered (a partial one leaves pending() at 0).
-        while True:
-            rc = super().loop_read(max_packets)
-            sock: Any = self._sock
-            if rc or sock is None or not hasattr(sock, "pending") or not sock.pending():
-                return rc
-
-    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
-        # Straight to on_message: this client never adds per-topic callbacks, so paho's
-        # walk of its (empty) topic matcher for every message is skipped.
-        on_message = self.on_message
-        if on_message is not None:
+    def _fast_lane(self, sock: _BufferedSocket) -> int:
+        """Cut the buffered publishes out and hand them on; returns how many."""
+        found, used = cut_publishes(sock.buf)
+        if not used:
+            return 0
+        del sock.buf[:used]
+        with self._msgtime_mutex:
+            self._last_bytes_received = time.monotonic()
+        hook = self.on_publishes
+        if hook is not None:
             with self._in_callback_mutex:
-                on_message(self, self._userdata, message)
+                hook(found)
+        return len(found)
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        sock: Any = self._sock
+        fast = (
+            isinstance(sock, _BufferedSocket)
+            and self.on_publishes is not None
+            and self._protocol in (MQTTProtocolVersion.MQTTv311, MQTTProtocolVersion.MQTTv31)
+        )
+        if fast and self._in_packet["command"] == 0:
+            try:
+                sock.fill()
+            except BlockingIOError:
+                pass
+            except OSError:
+                return super().loop_read(max_packets)  # paho reports the lost connection
+        else:  # paho's reader goes on with the packet it has begun (or is all there is)
+            rc = super().loop_read(max_packets)
+            if rc:
+                return rc
+        while True:
+            if fast and self._in_packet["command"] == 0:
+                self._fast_lane(sock)
+            sock = self._sock
+            if sock is None or not hasattr(sock, "pending") or not sock.pending():
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            # Something else is at the head: paho's reader takes one packet (or the start
+            # of one) and we go on while whole packets are buffered.
+            rc = super().loop_read(max_packets)
+            if rc:
+                return rc
 
     def ack_many(self, mids: list[int]) -> None:
         """PUBACK every QoS 1 message in `mids` with one write."""
@@ -97,7 +183,7 @@ class MqttSource:
         endpoint: BrokerEndpoint,
         client_id: str,
         subscriptions: list[str],
-        out: queue.SimpleQueue[RawMessage],
+        out: queue.SimpleQueue[list[RawMessage]],
     ) -> None:
         self._endpoint = endpoint
         self._subscriptions = subscriptions
@@ -110,6 +196,8 @@ class MqttSource:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        assert isinstance(self._client, _FastClient)
+        self._client.on_publishes = self._on_publishes
 
     def start(self) -> None:
         self._client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
@@ -118,10 +206,6 @@ class MqttSource:
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-    def ack(self, msg: RawMessage) -> None:
-        if msg.qos > 0:
-            self._client.ack(msg.mid, msg.qos)
 
     def ack_many(self, msgs: list[RawMessage]) -> None:
         """Acknowledge messages the outbox now holds (QoS 1: subscriptions grant no more)."""
@@ -149,4 +233,18 @@ class MqttSource:
         log.warning("device broker %s disconnected: %s", self._endpoint, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._out.put(RawMessage(msg.topic, bytes(msg.payload), utcnow(), msg.mid, msg.qos))
+        # paho's own path: QoS 2, or a publish that arrived cut in two by a read
+        topic = msg._topic.decode("utf-8", "replace")
+        self._out.put([RawMessage(topic, bytes(msg.payload), _now_ms(), msg.mid, msg.qos)])
+
+    def _on_publishes(self, found: list[Publish]) -> None:
+        now = _now_ms()
+        # A topic that is not UTF-8 keeps its replacement characters: routed nowhere, it
+        # is counted as unknown_topic like any other stray message.
+        self._out.put(
+            [RawMessage(t.decode("utf-8", "replace"), p, now, mid, qos) for t, p, mid, qos in found]
+        )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

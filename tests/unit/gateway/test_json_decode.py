@@ -125,3 +125,28 @@ def test_any_json_object_yields_only_valid_readings(doc: dict[str, object]) -> N
         if isinstance(r.value, float):
             assert valid.min is None or r.value >= valid.min
             assert valid.max is None or r.value <= valid.max
+
+
+def test_wire_form_counts_restamped_readings() -> None:
+    out = JsonDecoder().decode_wire(
+        device_id="canteen-fridge-01",
+        profile=FRIDGE,
+        topic="campus/demo/cold/x/telemetry",
+        payload=b'{"seq": 1, "ts": 1000, "t": 3.5, "bat": 80}',
+        received_ms=TS,
+    )
+    assert out.restamped == 2
+    assert [(w["id"], w["t"], w["r"], w["q"]) for w in out.readings] == [
+        (f"canteen-fridge-01/temperature/{TS}/1", TS, TS, "restamped"),
+        (f"canteen-fridge-01/battery/{TS}/1", TS, TS, "restamped"),
+    ]
+
+
+def test_receive_time_finer_than_the_wire_stays_on_the_readings() -> None:
+    at = NOW + timedelta(microseconds=1500)
+    out = JsonDecoder().decode(
+        device_id="d", profile=FRIDGE, topic="t", payload=b'{"t": 3.5}', received_at=at
+    )
+    [reading] = out.readings
+    assert (reading.measured_at, reading.received_at) == (at, at)
+    assert reading.reading_id == f"d/temperature/{TS + 1}"

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.profiles import MetricSpec, MetricType, MqttTransport, Profile, load_profiles
-from core.readings import RejectReason
+from core.readings import Quality, RejectReason, reading_key, unix_ms
 from core.units import convert
 from core.wire import encode_event, encode_reading
 from gateway.decode.json_payload import Decoded, JsonDecoder, lookup
+from gateway.decode.values import MetricPlan, ValueRejected, coerce
 
 PROFILES = {n: p for n, p in load_profiles().items() if isinstance(p.transport, MqttTransport)}
 NAMES = sorted(PROFILES)
@@ -309,3 +310,124 @@ def test_valid_payload_always_decodes_to_its_values(name: str, data: st.DataObje
     if at is not None:
         assert {r.measured_at for r in out.readings} <= {at}
     assert_well_formed(out, profile)
+
+
+# -- the wire form: decode_wire is what the gateway stores, decode its readback ------------
+
+
+def assert_wire_matches(profile: Profile, payload: bytes, received_at: datetime) -> None:
+    """decode_wire gives, byte for byte, what encoding decode()'s objects gives."""
+    # Separate decoders: a `becomes` event fires once per decoder.
+    wire = JsonDecoder(b"k" * 32).decode_wire(
+        device_id="dev",
+        profile=profile,
+        topic="t",
+        payload=payload,
+        received_ms=unix_ms(received_at),
+    )
+    out = JsonDecoder(b"k" * 32).decode(
+        device_id="dev", profile=profile, topic="t", payload=payload, received_at=received_at
+    )
+    assert orjson.dumps(wire.readings) == orjson.dumps([encode_reading(r) for r in out.readings])
+    assert orjson.dumps(wire.events) == orjson.dumps([encode_event(e) for e in out.events])
+    assert wire.rejections == out.rejections
+    assert wire.restamped == sum(r.quality is not Quality.GOOD for r in out.readings)
+    for r in out.readings:
+        assert r.received_at == received_at
+        assert r.reading_id == reading_key(r.device_id, r.metric, r.measured_at, r.seq)
+    for e in out.events:
+        assert e.event_id.startswith(f"dev/{e.kind}/{unix_ms(e.measured_at)}")
+
+
+WIRE_EXAMPLES = [
+    pytest.param(name, i, id=f"{name}-{i}")
+    for name in NAMES
+    for i in range(len(PROFILES[name].examples))
+]
+
+
+@pytest.mark.parametrize(("name", "index"), WIRE_EXAMPLES)
+def test_wire_form_of_every_profile_example(name: str, index: int) -> None:
+    profile = PROFILES[name]
+    payload = profile.examples[index].payload.encode()
+    # The examples' own time, then a receive time it is too old for (restamped).
+    assert_wire_matches(profile, payload, datetime(2025, 11, 24, 16, 0, 0, 250, tzinfo=UTC))
+    assert_wire_matches(profile, payload, NOW)
+
+
+@st.composite
+def any_payload(draw: st.DrawFn, profile: Profile) -> bytes:
+    """Random bytes, or a JSON object of plausible and hostile values on the profile's paths."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=200))
+    doc: dict[str, Any] = {}
+    for path in paths(profile):
+        how = draw(st.sampled_from(["absent", "plausible", "hostile"]))
+        if how != "absent":
+            put(doc, path, draw(plausible(profile, path) if how == "plausible" else hostile_values))
+    if draw(st.booleans()):
+        doc["other"] = math.nan
+    return json.dumps(doc).encode()
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(NAMES), st.data(), st.integers(0, 999_999))
+def test_wire_form_of_any_payload(name: str, data: st.DataObject, micros: int) -> None:
+    profile = PROFILES[name]
+    assert_wire_matches(
+        profile, data.draw(any_payload(profile)), NOW + timedelta(microseconds=micros)
+    )
+
+
+SCALED = Profile.model_validate(
+    {
+        "profile": "test-scaled",
+        "vendor": "Test",
+        "model": "scaled",
+        "device_class": "chilled_fridge",
+        "transport": {"kind": "mqtt", "topic": "t/{address}"},
+        "metrics": [
+            {"key": "temperature", "type": "float", "source": "t", "scale": 0.1, "offset": -40},
+            {"key": "pressure", "type": "float", "source": "p", "valid": {"min": 300}},
+            {"key": "closed", "type": "bool", "source": "c", "invert": True},
+        ],
+    }
+)
+INLINE = [
+    (p, m)
+    for p in [*PROFILES.values(), SCALED]
+    for m in p.metrics
+    if MetricPlan(m).plain is not None
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(INLINE), hostile_scalars | st.sampled_from([-0.0, 1e308, -1e308, 2**63]))
+def test_values_taken_inline_are_those_coerce_gives(
+    case: tuple[Profile, MetricSpec], raw: Any
+) -> None:
+    # decode_wire checks the everyday values of plain metrics itself, for speed.
+    profile, spec = case
+    assert isinstance(spec.source, str)
+    doc: dict[str, Any] = {}
+    put(doc, spec.source, raw)
+    payload = json.dumps(doc).encode()
+    try:  # as the decoder reads it
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        parsed = json.loads(payload, parse_constant=float)
+    raw = lookup(parsed, spec.source)
+    out = decode(profile, payload)
+    got = [r.value for r in out.readings if r.metric == spec.key]
+    refused = [r for r in out.rejections if r.detail.startswith(f"dev: {spec.key} (")]
+    if raw is None:
+        assert (got, refused) == ([], [])
+        return
+    try:
+        want = coerce(spec, raw, parsed)
+    except ValueRejected as bad:
+        assert got == []
+        assert [(r.reason, r.detail) for r in refused] == [(bad.reason, f"dev: {bad.detail}")]
+    else:
+        assert refused == []
+        assert [repr(v) for v in got] == [repr(want)]  # repr: -0.0 is not 0.0 on the wire
