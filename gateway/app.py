@@ -25,12 +25,12 @@ from gateway.outbox.outbox import Outbox, OutboxFull
 from gateway.rejectlog import RejectionLog
 from gateway.settings import GatewaySettings
 from gateway.sinks.base import Sink, SinkError
-from gateway.sinks.sql_ts import SqlTimeSeriesSink
 from gateway.sinks.uplink_mqtt import UplinkSink
 from gateway.sources.mqtt import MqttSource
 from gateway.sources.raw import RawMessage
 
 if TYPE_CHECKING:
+    from gateway.sinks.sql_ts import SqlTimeSeriesSink
     from gateway.sources.serial.bus import SerialBus
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,14 @@ class Gateway:
         devices = [d.id for d in self.site.devices if d.gateway == settings.gateway_id]
         self.uplink = UplinkSink(uplink_ep, settings.gateway_id, devices)
         self.sinks: list[Sink] = [self.uplink]
+        self._sql_sink: SqlTimeSeriesSink | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite sink lives there too
         if settings.tsdb == "sql":
-            self.sinks.insert(0, SqlTimeSeriesSink(settings.sql_url(), settings.gateway_id))
+            # Loaded only when used: SQLAlchemy is a third of an InfluxDB gateway's memory.
+            from gateway.sinks.sql_ts import SqlTimeSeriesSink
+
+            self._sql_sink = SqlTimeSeriesSink(settings.sql_url(), settings.gateway_id)
+            self.sinks.insert(0, self._sql_sink)
         elif settings.tsdb == "influx":
             from gateway.sinks.influx import InfluxSink  # only loaded when used: memory
 
@@ -364,9 +369,9 @@ class Gateway:
             if time.monotonic() - last_prune > 5:
                 self.outbox.prune()
                 last_prune = time.monotonic()
-            if isinstance(sink, SqlTimeSeriesSink) and time.monotonic() > next_retention:
+            if sink is self._sql_sink and time.monotonic() > next_retention:
                 next_retention = time.monotonic() + 3600
-                self._retention(sink)
+                self._retention(self._sql_sink)
 
     def _retention(self, sink: SqlTimeSeriesSink) -> None:
         days = self.settings.tsdb_retention_days
