@@ -9,8 +9,11 @@ The same stream is offered twice, to one subscriber at a time, so they never sha
 1. `mosquitto_sub -q 1`: timed from the first publish to its last message;
 2. the gateway (`facility gateway`, its own process): MQTT in -> decode by profile ->
    durable outbox (SQLite WAL, on disk before the broker gets its PUBACK) -> time-series
-   store (SQLite, the default) committed; timed from the first publish to the store's
-   commit of the last reading (the gateway's `gateway_sink_items_total`, polled).
+   store committed (InfluxDB v2 write API by default, served by Debian's victoria-metrics;
+   `--store sqlite` for the embedded SQL store); timed from the first publish to the
+   store's commit of the last reading (the gateway's `gateway_sink_items_total`, polled).
+   Then every reading is counted back out of the store: a run that lost or doubled one
+   fails instead of printing a figure.
 
 A subscriber slower than the stream leaves the rest queued at the broker (its persistent
 session) and is timed until it has drained it, so the rate is what it sustains.
@@ -18,6 +21,7 @@ session) and is timed until it has drained it, so the rate is what it sustains.
 Prints one line: messages_per_s=N readings_per_s=N ratio_to_mosquitto_sub=R rss_mb=M
 (rss = the gateway process's peak resident memory), and the details on stderr.
 Run: .venv/bin/python bench/ingest.py [--messages 200000] [--rate 23000] [--devices 10000]
+     [--store influx|sqlite] [--profile stacks.txt]
 
 The stream is sent as pre-built MQTT 3.1.1 packets on a plain socket: paho spends about
 100 us of CPU per publish here, so a paho publisher could offer only ~10,000 messages/s
@@ -32,6 +36,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -47,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.harness.services import (  # noqa: E402
+    VictoriaMetrics,
     free_port,
     start_mosquitto,
     start_victoria_metrics,
@@ -93,13 +99,25 @@ def gateway_env(url: str, data: Path, site: Path, metrics_port: int) -> dict[str
     }
 
 
-def metric(port: int, name: str, labels: str = "") -> float:
+def metrics(port: int) -> dict[str, float]:
+    """The gateway's Prometheus samples by name and labels; empty while it is not up."""
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
     except httpx.HTTPError:
-        return 0.0
-    m = re.search(rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+]+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
+        return {}
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", text, re.M)
+    }
+
+
+def all_stored(port: int, readings: int) -> bool:
+    """The gateway accepted every reading, and its store took every item (readings and the
+    device events it derived, door openings here) it accepted."""
+    m = metrics(port)
+    accepted = m.get("gateway_readings_accepted_total", 0.0)
+    items = accepted + m.get("gateway_events_accepted_total", 0.0)
+    return accepted >= readings and m.get('gateway_sink_items_total{sink="tsdb"}', 0.0) >= items
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -117,6 +135,22 @@ def start_gateway(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def count_stored(store: VictoriaMetrics | None, data: Path) -> tuple[int, int]:
+    """Readings in the store, read back, and how many of them are distinct: samples of every
+    field but `seq` (victoria-metrics names a series `measurement_field`) and their
+    timestamps per series, or rows of the SQL store's table (its key makes them distinct)."""
+    if store is not None:
+        series = store.export('{__name__=~".+", __name__!~".*_seq|device_event_.*"}')
+        total = sum(len(s["timestamps"]) for s in series)
+        return total, sum(len(set(s["timestamps"])) for s in series)
+    with sqlite3.connect(data / "timeseries.db") as db:
+        (total,) = db.execute("SELECT count(*) FROM ts_readings").fetchone()
+        (distinct,) = db.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT device_id, metric, ts FROM ts_readings)"
+        ).fetchone()
+        return int(total), int(distinct)
 
 
 def wait(pred: object, timeout: float, what: str) -> None:
@@ -271,7 +305,7 @@ def main() -> None:
         t0 = offer_stream(broker.host, broker.port, packets, args.rate)
         gw_pub_s = time.monotonic() - t0
         wait(
-            lambda: metric(metrics_port, "gateway_sink_items_total", '{sink="tsdb"}') >= readings,
+            lambda: all_stored(metrics_port, readings),
             900,
             "every reading in the store",
         )
@@ -282,6 +316,12 @@ def main() -> None:
             spy.wait(60)
         gw.send_signal(signal.SIGTERM)
         gw.wait(30)
+        stored, distinct = count_stored(store, tmp / "gw")
+        if stored != readings or distinct != readings:
+            raise SystemExit(
+                f"bench: the store holds {stored} readings ({distinct} distinct), "
+                f"{readings} were sent"
+            )
     finally:
         broker.stop()
         if store is not None:
@@ -295,7 +335,8 @@ def main() -> None:
     print(
         f"# offered {args.rate:.0f}/s; published in {pub_s:.1f} s (mosquitto_sub run) and "
         f"{gw_pub_s:.1f} s (gateway run); mosquitto_sub {sub_rate:.0f} messages/s; "
-        f"{n} messages, {args.devices} devices, store {args.store}; data in {tmp}",
+        f"{n} messages, {args.devices} devices, store {args.store} (holds {stored} readings, "
+        f"each once); data in {tmp}",
         file=sys.stderr,
     )
 

@@ -21,7 +21,6 @@ are escaped once, at start. Numbers are always float fields (a device sending `3
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -60,17 +59,23 @@ def series_key(measurement: str, tags: dict[str, str]) -> str:
 
 def field(key: str, value: Any) -> str | None:
     """`key=value` for a reading's value; None for a value line protocol cannot hold."""
-    name = key.translate(_ESC_KEY)
-    if isinstance(value, bool):
-        return f"{name}={'true' if value else 'false'}"
-    if isinstance(value, int | float):
-        number = float(value)
-        if not math.isfinite(number):
+    return _field_value(key.translate(_ESC_KEY) + "=", value)
+
+
+def _field_value(prefix: str, value: Any) -> str | None:
+    """`prefix` (the escaped key and "=") and the value as a field, or None."""
+    kind = type(value)
+    if kind is float:
+        if value - value != 0.0:  # nan or inf: line protocol has no spelling for them
             return None
-        text = repr(number)
-        return f"{name}={text[:-2] if text.endswith('.0') else text}"
+        text = repr(value)
+        return prefix + (text[:-2] if text.endswith(".0") else text)
+    if kind is bool:
+        return prefix + ("true" if value else "false")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _field_value(prefix, float(value))
     if isinstance(value, str):
-        return f'{name}="{value.translate(_ESC_STRING)}"'
+        return f'{prefix}"{value.translate(_ESC_STRING)}"'
     return None
 
 
@@ -97,6 +102,7 @@ class InfluxSink:
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
         self._tags: dict[str, dict[str, str]] = {}
         self._series: dict[str, str] = {}  # device -> escaped "measurement,tags"
+        self._field_prefixes: dict[str, str] = {}  # metric -> escaped "key="
         for d in site.devices:
             cls = (d.device_class or profiles[d.profile].device_class).value
             tags = {
@@ -121,14 +127,18 @@ class InfluxSink:
         device and time) share one point; its identity is series + time, so a replayed
         batch overwrites itself."""
         points: dict[tuple[str, int], list[str]] = {}
+        prefixes = self._field_prefixes
         for r in readings:
             key = (r["d"], r["t"])
             fields = points.get(key)
             if fields is None:
-                fields = points[key] = []
-                if r.get("s") is not None:
-                    fields.append(f"seq={int(r['s'])}i")
-            f = field(r["m"], r["v"])
+                seq = r.get("s")
+                fields = points[key] = [] if seq is None else [f"seq={int(seq)}i"]
+            metric = r["m"]
+            prefix = prefixes.get(metric)
+            if prefix is None:
+                prefix = prefixes[metric] = metric.translate(_ESC_KEY) + "="
+            f = _field_value(prefix, r["v"])
             if f is not None:
                 fields.append(f)
         out = [
