@@ -1,9 +1,13 @@
-"""Broker URLs (mqtt://user:pass@host:port) and the one way we build paho clients."""
+"""Broker URLs and the one way we build paho clients.
+
+mqtt://user:pass@host:port, or mqtts://... for TLS, checked against the system's CAs or,
+with `?ca=/path/ca.pem`, against a campus's own CA (the usual case for a broker on the
+school's network)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from dataclasses import dataclass, field, replace
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -16,6 +20,7 @@ class BrokerEndpoint:
     tls: bool = False
     username: str | None = None
     password: str | None = field(default=None, repr=False)  # never in logs
+    ca_file: str | None = None  # TLS: the CA that signed the broker's certificate
 
     def __str__(self) -> str:
         scheme = "mqtts" if self.tls else "mqtt"
@@ -30,12 +35,20 @@ def parse_broker_url(url: str) -> BrokerEndpoint:
     if not parts.hostname:
         raise ValueError(f"broker URL {url!r} has no host")
     tls = parts.scheme == "mqtts"
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"ca"})
+    if unknown:
+        raise ValueError(f"broker URL option {unknown[0]!r} is unknown (known: ca)")
+    ca_file = options.get("ca") or None
+    if ca_file is not None and not tls:
+        raise ValueError("broker URL option 'ca' needs an mqtts:// URL")
     return BrokerEndpoint(
         host=parts.hostname,
         port=parts.port or (8883 if tls else 1883),
         tls=tls,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
+        ca_file=ca_file,
     )
 
 
@@ -63,7 +76,7 @@ def make_client(
     if endpoint.username:
         client.username_pw_set(endpoint.username, endpoint.password)
     if endpoint.tls:
-        client.tls_set()
+        client.tls_set(ca_certs=endpoint.ca_file)  # None: the system's CAs
     if will is not None:
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(min_delay=1, max_delay=15)
@@ -77,4 +90,4 @@ def with_credentials(
 ) -> BrokerEndpoint:
     if not username:
         return endpoint
-    return BrokerEndpoint(endpoint.host, endpoint.port, endpoint.tls, username, password)
+    return replace(endpoint, username=username, password=password)
