@@ -35,6 +35,8 @@ class RejectReason(StrEnum):
     ERROR_REPLY = "error_reply"
     TIMEOUT = "timeout"
     OUTBOX_FULL = "outbox_full"
+    # A retained MQTT message replayed on subscription whose measurement time is unknown.
+    STALE_RETAINED = "stale_retained"
     # The decoder itself failed on a message: a bug, counted so it cannot hide (gateway/app.py).
     DECODE_ERROR = "decode_error"
 

@@ -205,6 +205,7 @@ class Gateway:
             topic=msg.topic,
             payload=msg.payload,
             received_ms=msg.received_ms,
+            retained=msg.retain,
         )
 
     def _ingest_loop(self) -> None:

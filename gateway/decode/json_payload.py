@@ -203,13 +203,14 @@ class _Plan:
         # Only these metrics' last values are needed, for `becomes` events.
         self.watched = tuple({e.when.metric for e in profile.events if e.when is not None})
 
-    def device_time(self, doc: dict[str, Any], received_ms: int) -> tuple[int, bool]:
-        """Measured time in Unix ms, and whether it is good (else restamped with ours)."""
+    def device_time(self, doc: dict[str, Any], received_ms: int) -> tuple[int | None, bool]:
+        """The device's measured time in Unix ms (None: it gave none we can use, so the
+        message is stamped on receipt), and whether that is good (False: restamped)."""
         if self.timestamp is None:
-            return received_ms, True
+            return None, True
         raw = find(doc, self.timestamp)
         if raw is MISSING:
-            return received_ms, True
+            return None, True
         fmt = self.timestamp_format
         if fmt == "auto":
             fmt = "iso8601" if isinstance(raw, str) else "unix_ms"
@@ -218,16 +219,16 @@ class _Plan:
             stamp_ms = raw if fmt == "unix_ms" else raw * 1000
             if received_ms - _PAST_MS <= stamp_ms <= received_ms + _FUTURE_MS:
                 return stamp_ms, True
-            return received_ms, False
+            return None, False
         try:
             stamp = _parse_time(raw, fmt)
         except (TypeError, ValueError, OverflowError, OSError):
-            return received_ms, False
+            return None, False
         if stamp is None:
-            return received_ms, self.naive_ok
+            return None, self.naive_ok
         received = _EPOCH + timedelta(milliseconds=received_ms)
         if not (received - MAX_CLOCK_SKEW_PAST <= stamp <= received + MAX_CLOCK_SKEW_FUTURE):
-            return received_ms, False
+            return None, False
         return unix_ms(stamp), True
 
     def seq(self, doc: dict[str, Any]) -> int | None:
@@ -245,6 +246,8 @@ class JsonDecoder:
     def __init__(self, pseudonym_key: bytes | None = None) -> None:
         self._last: dict[tuple[str, str], Value] = {}
         self._plans: dict[int, _Plan] = {}
+        # Last receipt stamp per device (ms), for messages without a clock or sequence number.
+        self._receipt_ms: dict[str, int] = {}
         # Keyed, so a card number cannot be recovered by hashing every possible number.
         self._pseudonym_key = pseudonym_key or os.urandom(32)
 
@@ -301,7 +304,10 @@ class JsonDecoder:
         topic: str,
         payload: bytes,
         received_ms: int,
+        retained: bool = False,
     ) -> WireDecoded:
+        """Readings and events as wire dicts. `retained`: the broker replayed its stored last
+        message on our (re)subscription, not a message sent just now."""
         plan = self._plans.get(id(profile))
         if plan is None:
             plan = self._plans[id(profile)] = _Plan(profile)
@@ -327,8 +333,29 @@ class JsonDecoder:
             )
             return WireDecoded(rejections=rejections)
 
-        stamp_ms, good = plan.device_time(doc, received_ms)
+        own_ms, good = plan.device_time(doc, received_ms)
         seq = plan.seq(doc)
+        if own_ms is not None:
+            stamp_ms = own_ms
+        elif retained:
+            # Replayed on every subscription, each time with a new receipt time: stored, it
+            # would double an old value at a time it was never measured.
+            detail = (
+                "retained message without the device's own time: when it was measured is unknown"
+            )
+            rejections.append(
+                _rejection(RejectReason.STALE_RETAINED, detail, device_id, topic, payload)
+            )
+            return WireDecoded(rejections=rejections)
+        else:
+            stamp_ms = received_ms
+            if seq is None:
+                # The id (device/metric/time) rests on our clock alone, and messages of one
+                # device read in one block share a millisecond: each gets its own, in order.
+                last = self._receipt_ms.get(device_id, 0)
+                if stamp_ms <= last:
+                    stamp_ms = last + 1
+                self._receipt_ms[device_id] = stamp_ms
         # Ids as core.readings.reading_key makes them: f"{device_id}/{metric}{tail}".
         tail = key_tail(stamp_ms, seq)
         readings: list[dict[str, Any]] = []

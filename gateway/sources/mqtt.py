@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 PUBACK = 0x40
 READ_BLOCK = 256 * 1024
 
-# (topic, payload, packet id, qos) of each PUBLISH cut out of the buffer
-Publish = tuple[bytes, bytes, int, int]
+# (topic, payload, packet id, qos, retain) of each PUBLISH cut out of the buffer
+Publish = tuple[bytes, bytes, int, int, bool]
 
 
 class _BufferedSocket:
@@ -113,7 +113,7 @@ def cut_publishes(buf: bytearray) -> tuple[list[Publish], int]:
             break  # no topic, or lengths that do not add up: paho names the fault
         topic = bytes(buf[i + 2 : i + 2 + topic_len])
         mid = (buf[body - 2] << 8 | buf[body - 1]) if qos else 0
-        out.append((topic, bytes(buf[body:end]), mid, qos))
+        out.append((topic, bytes(buf[body:end]), mid, qos, bool(cmd & 0x01)))
         pos = end
     return out, pos
 
@@ -235,14 +235,19 @@ class MqttSource:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         # paho's own path: QoS 2, or a publish that arrived cut in two by a read
         topic = msg._topic.decode("utf-8", "replace")
-        self._out.put([RawMessage(topic, bytes(msg.payload), _now_ms(), msg.mid, msg.qos)])
+        self._out.put(
+            [RawMessage(topic, bytes(msg.payload), _now_ms(), msg.mid, msg.qos, msg.retain)]
+        )
 
     def _on_publishes(self, found: list[Publish]) -> None:
         now = _now_ms()
         # A topic that is not UTF-8 keeps its replacement characters: routed nowhere, it
         # is counted as unknown_topic like any other stray message.
         self._out.put(
-            [RawMessage(t.decode("utf-8", "replace"), p, now, mid, qos) for t, p, mid, qos in found]
+            [
+                RawMessage(t.decode("utf-8", "replace"), p, now, mid, qos, retain)
+                for t, p, mid, qos, retain in found
+            ]
         )
 
 

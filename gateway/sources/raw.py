@@ -12,3 +12,4 @@ class RawMessage(NamedTuple):
     received_ms: int  # gateway receive time, Unix milliseconds
     mid: int = 0  # MQTT message id to acknowledge once the outbox holds the result
     qos: int = 0
+    retain: bool = False  # MQTT: the broker's stored last message, replayed on subscription

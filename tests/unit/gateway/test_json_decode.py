@@ -150,3 +150,51 @@ def test_receive_time_finer_than_the_wire_stays_on_the_readings() -> None:
     [reading] = out.readings
     assert (reading.measured_at, reading.received_at) == (at, at)
     assert reading.reading_id == f"d/temperature/{TS + 1}"
+
+
+CONTACT = load_profiles()["zigbee2mqtt-contact"]
+
+
+def contact(decoder: JsonDecoder, payload: bytes, received_ms: int, retained: bool = False):  # type: ignore[no-untyped-def]
+    return decoder.decode_wire(
+        device_id="dorm-a-door-1",
+        profile=CONTACT,
+        topic="zigbee2mqtt/dorm-a-door-1",
+        payload=payload,
+        received_ms=received_ms,
+        retained=retained,
+    )
+
+
+def test_messages_stamped_on_receipt_in_one_read_keep_their_own_ids() -> None:
+    # A door opening and closing, read from the broker in one block (same receive ms), and a
+    # third message whose receive time lags: each keeps its own time, in order, so no sink
+    # takes one for a replay of another.
+    dec = JsonDecoder()
+    stamps = [
+        contact(dec, b'{"contact": %s}' % state, at).readings[0]["t"]
+        for state, at in ((b"false", TS), (b"true", TS), (b"false", TS - 5))
+    ]
+    assert stamps == [TS, TS + 1, TS + 2]
+    # Another device's clock is its own; a device that stamps its messages is left alone.
+    other = dec.decode_wire(
+        device_id="dorm-a-door-2",
+        profile=CONTACT,
+        topic="zigbee2mqtt/dorm-a-door-2",
+        payload=b'{"contact": true}',
+        received_ms=TS,
+    )
+    assert other.readings[0]["t"] == TS
+    own = contact(dec, b'{"contact": true, "last_seen": %d}' % (TS - 60_000), TS)
+    assert own.readings[0]["t"] == TS - 60_000
+
+
+def test_retained_message_is_stored_only_with_the_devices_own_time() -> None:
+    dec = JsonDecoder()
+    stale = contact(dec, b'{"contact": false}', TS, retained=True)
+    assert stale.readings == [] and stale.events == []
+    [rejection] = stale.rejections
+    assert rejection.reason is RejectReason.STALE_RETAINED
+    assert "own time" in rejection.detail
+    timed = contact(dec, b'{"contact": false, "last_seen": %d}' % (TS - 1000), TS, retained=True)
+    assert [w["t"] for w in timed.readings] == [TS - 1000] and not timed.rejections

@@ -26,7 +26,7 @@ def publish(topic: bytes, payload: bytes, qos: int = 1, mid: int = 1, flags: int
     )
 
 
-def test_whole_publishes_are_cut_with_their_ids_and_qos() -> None:
+def test_whole_publishes_are_cut_with_their_ids_qos_and_retain_flag() -> None:
     a = publish(b"campus/x/cold/f1/telemetry", b'{"t": 3.5}', qos=1, mid=513)
     b = publish(b"t/2", b"", qos=0)
     c = publish(b"t/3", b"x" * 300, qos=1, mid=65535, flags=0x09)  # dup + retain, 2-byte length
@@ -34,9 +34,9 @@ def test_whole_publishes_are_cut_with_their_ids_and_qos() -> None:
     found, used = cut_publishes(buf)
     assert used == len(buf)
     assert found == [
-        (b"campus/x/cold/f1/telemetry", b'{"t": 3.5}', 513, 1),
-        (b"t/2", b"", 0, 0),
-        (b"t/3", b"x" * 300, 65535, 1),
+        (b"campus/x/cold/f1/telemetry", b'{"t": 3.5}', 513, 1, False),
+        (b"t/2", b"", 0, 0, False),
+        (b"t/3", b"x" * 300, 65535, 1, True),
     ]
 
 
@@ -44,7 +44,7 @@ def test_a_packet_cut_in_two_stays_for_the_next_read() -> None:
     a, b = publish(b"t/1", b"one"), publish(b"t/2", b"two" * 100)
     for cut in range(1, len(b)):
         found, used = cut_publishes(bytearray(a + b[:cut]))
-        assert found == [(b"t/1", b"one", 1, 1)] and used == len(a)
+        assert found == [(b"t/1", b"one", 1, 1, False)] and used == len(a)
 
 
 def test_anything_but_a_qos_0_or_1_publish_is_left_for_paho() -> None:
@@ -84,4 +84,4 @@ def test_any_stream_cut_anywhere_yields_exactly_the_whole_packets_before_the_cut
         ends += len(packet)
         whole += 1
     assert used == ends
-    assert found == [(t, p, m if q else 0, q) for t, p, q, m in messages[:whole]]
+    assert found == [(t, p, m if q else 0, q, False) for t, p, q, m in messages[:whole]]
