@@ -1,17 +1,24 @@
-"""Uplink wire format between gateway and server: MQTT topics and the JSON batch envelope."""
+"""Uplink wire format between gateway and server: MQTT topics, the JSON batch envelope, and
+the one definition of a reading's and an event's wire form (the outbox stores the same)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.readings import DeviceEvent, Quality, Reading
+from core.readings import DeviceEvent, Quality, Reading, Value, unix_ms
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "facility/v1"
+
+# Outbox fill (share of its cap, GatewayStatus.outbox_fill) at which the gateway's store path
+# counts as falling behind, and below which it has recovered. The gap is hysteresis: a fill
+# hovering at the alert level is one alert and one warning, not one per status message.
+OUTBOX_ALERT_FILL = 0.8
+OUTBOX_CLEAR_FILL = 0.7
 
 
 def data_topic(gateway_id: str) -> str:
@@ -32,10 +39,6 @@ STATUS_SUBSCRIPTION = f"{TOPIC_ROOT}/gw/+/status"
 
 class WireError(ValueError):
     """An uplink message did not match the schema; the message names the bad field."""
-
-
-def _ms(dt: datetime) -> int:
-    return int(dt.timestamp() * 1000)
 
 
 def _dt(ms: int) -> datetime:
@@ -84,66 +87,139 @@ class UplinkBatch(BaseModel):
     events: list[DeviceEvent]
 
 
-def encode_reading(r: Reading) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": r.reading_id,
-        "d": r.device_id,
-        "m": r.metric,
-        "v": r.value,
-        "t": _ms(r.measured_at),
-        "r": _ms(r.received_at),
+class WireReading(TypedDict):
+    """A reading in the outbox and on the uplink. Built only by `wire_reading`; the server
+    validates the same keys with `_WireReading`."""
+
+    id: str  # reading id (core.readings.reading_key): sinks upsert on it
+    d: str  # device id
+    m: str  # metric key
+    v: Value
+    t: int  # measured, Unix ms
+    r: int  # received, Unix ms
+    u: NotRequired[str]  # unit, when the metric has one
+    s: NotRequired[int]  # the device's message counter, when it sends one
+    q: NotRequired[str]  # quality, only when not good
+
+
+class WireEvent(TypedDict):
+    """A device event in the outbox and on the uplink. Built only by `wire_event`."""
+
+    id: str
+    d: str
+    k: str  # event kind
+    t: int
+    r: int
+    a: NotRequired[dict[str, Any]]  # attributes, when there are any
+
+
+def wire_reading(
+    reading_id: str,
+    device_id: str,
+    metric: str,
+    value: Value,
+    t_ms: int,
+    r_ms: int,
+    unit: str | None,
+    seq: int | None,
+    quality: str | None,
+) -> WireReading:
+    """The wire form of one reading; `quality` None means good (left out, as are a missing
+    unit and sequence number). Positional, and a plain dict: the gateway's decoder calls it
+    for every reading it accepts. Key order is part of the form (the outbox stores bytes)."""
+    out: WireReading = {
+        "id": reading_id,
+        "d": device_id,
+        "m": metric,
+        "v": value,
+        "t": t_ms,
+        "r": r_ms,
     }
-    if r.unit is not None:
-        out["u"] = r.unit
-    if r.seq is not None:
-        out["s"] = r.seq
-    if r.quality is not Quality.GOOD:
-        out["q"] = r.quality.value
+    if unit is not None:
+        out["u"] = unit
+    if seq is not None:
+        out["s"] = seq
+    if quality is not None:
+        out["q"] = quality
     return out
 
 
-def encode_readings(readings: list[Reading]) -> list[dict[str, Any]]:
-    """`encode_reading` of each, for the gateway's hot path: the readings of one message
-    share their times, so each time is converted once, not once per reading."""
-    out: list[dict[str, Any]] = []
+def wire_event(
+    event_id: str,
+    device_id: str,
+    kind: str,
+    t_ms: int,
+    r_ms: int,
+    attrs: dict[str, Any] | None,
+) -> WireEvent:
+    """The wire form of one device event; empty attributes are left out."""
+    out: WireEvent = {"id": event_id, "d": device_id, "k": kind, "t": t_ms, "r": r_ms}
+    if attrs:
+        out["a"] = attrs
+    return out
+
+
+def _quality(q: Quality) -> str | None:
+    return None if q is Quality.GOOD else q.value
+
+
+def encode_reading(r: Reading) -> WireReading:
+    return wire_reading(
+        r.reading_id,
+        r.device_id,
+        r.metric,
+        r.value,
+        unix_ms(r.measured_at),
+        unix_ms(r.received_at),
+        r.unit,
+        r.seq,
+        _quality(r.quality),
+    )
+
+
+def encode_readings(readings: list[Reading]) -> list[WireReading]:
+    """`encode_reading` of each: the readings of one poll or message share their times, so
+    each time is converted once, not once per reading."""
+    out: list[WireReading] = []
     measured: datetime | None = None
     received: datetime | None = None
     t_ms = r_ms = 0
-    good = Quality.GOOD
     for r in readings:
         if r.measured_at is not measured:
             measured = r.measured_at
-            t_ms = int(measured.timestamp() * 1000)
+            t_ms = unix_ms(measured)
         if r.received_at is not received:
             received = r.received_at
-            r_ms = int(received.timestamp() * 1000)
-        d = {"id": r.reading_id, "d": r.device_id, "m": r.metric, "v": r.value, "t": t_ms}
-        d["r"] = r_ms
-        if r.unit is not None:
-            d["u"] = r.unit
-        if r.seq is not None:
-            d["s"] = r.seq
-        if r.quality is not good:
-            d["q"] = r.quality.value
-        out.append(d)
+            r_ms = unix_ms(received)
+        out.append(
+            wire_reading(
+                r.reading_id,
+                r.device_id,
+                r.metric,
+                r.value,
+                t_ms,
+                r_ms,
+                r.unit,
+                r.seq,
+                _quality(r.quality),
+            )
+        )
     return out
 
 
-def encode_event(e: DeviceEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": e.event_id,
-        "d": e.device_id,
-        "k": e.kind,
-        "t": _ms(e.measured_at),
-        "r": _ms(e.received_at),
-    }
-    if e.attrs:
-        out["a"] = e.attrs
-    return out
+def encode_event(e: DeviceEvent) -> WireEvent:
+    return wire_event(
+        e.event_id,
+        e.device_id,
+        e.kind,
+        unix_ms(e.measured_at),
+        unix_ms(e.received_at),
+        e.attrs,
+    )
 
 
 def reading_from_wire(
-    w: dict[str, Any],
+    w: WireReading,
     *,
     measured_at: datetime | None = None,
     received_at: datetime | None = None,
@@ -164,7 +240,7 @@ def reading_from_wire(
 
 
 def event_from_wire(
-    w: dict[str, Any],
+    w: WireEvent,
     *,
     measured_at: datetime | None = None,
     received_at: datetime | None = None,
@@ -184,8 +260,8 @@ def encode_batch(
     gateway_id: str,
     first: int,
     last: int,
-    readings: list[dict[str, Any]],
-    events: list[dict[str, Any]],
+    readings: list[WireReading],
+    events: list[WireEvent],
 ) -> bytes:
     """Encode already-encoded items (the outbox stores them in wire form)."""
     return orjson.dumps(
@@ -261,7 +337,7 @@ class GatewayStatus(BaseModel):
     at: datetime | None = None
     devices: list[str] = Field(default_factory=list)
     offline_devices: list[str] = Field(default_factory=list)
-    # Share of the outbox's cap in use (0..1): the server alerts from 80 %.
+    # Share of the outbox's cap in use (0..1): the server alerts from OUTBOX_ALERT_FILL.
     outbox_fill: float = Field(default=0.0, ge=0.0)
 
 

@@ -1,37 +1,34 @@
-"""Gateway wiring: sources -> decode -> durable outbox -> one worker per sink. No logic here
-beyond moving items between stages; see decode/, outbox/ and sinks/ for what each does."""
+"""Gateway wiring: sources -> decode -> durable outbox -> one worker per sink, and health.
+No logic here beyond moving items between stages; see sources/, decode/, outbox/, sinks/ and
+health.py for what each does."""
 
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any
-
-import orjson
+from typing import Any
 
 from core.mqtturl import parse_broker_url, with_credentials
-from core.profiles import SerialTransport, load_profiles
+from core.profiles import load_profiles
 from core.readings import Reading, Rejection, RejectReason
 from core.site import load_site
-from core.wire import encode_reading
+from core.wire import WireEvent, WireReading, encode_readings
 from gateway.decode.json_payload import JsonDecoder, WireDecoded
 from gateway.decode.match import TopicMatcher
+from gateway.health import HealthReporter
 from gateway.metrics import GatewayMetrics
 from gateway.outbox.outbox import Outbox, OutboxFull
+from gateway.pseudonym import load_key
 from gateway.rejectlog import RejectionLog
 from gateway.settings import GatewaySettings
 from gateway.sinks.base import Sink, SinkError
 from gateway.sinks.uplink_mqtt import UplinkSink
 from gateway.sources.mqtt import MqttSource
 from gateway.sources.raw import RawMessage
-
-if TYPE_CHECKING:
-    from gateway.sinks.sql_ts import SqlTimeSeriesSink
-    from gateway.sources.serial.bus import SerialBus
+from gateway.sources.serial.assemble import assemble_buses
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +46,7 @@ class Gateway:
         self.matcher = TopicMatcher(
             self.site, self.profiles, settings.gateway_id, settings.watch_namespace
         )
-        self.decoder = JsonDecoder(self._pseudonym_key())
+        self.decoder = JsonDecoder(load_key(settings.pseudonym_key, settings.data_dir))
         self.reject_log = RejectionLog(log)
         self._queue: queue.SimpleQueue[list[RawMessage]] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -68,14 +65,19 @@ class Gateway:
         devices = [d.id for d in self.site.devices if d.gateway == settings.gateway_id]
         self.uplink = UplinkSink(uplink_ep, settings.gateway_id, devices)
         self.sinks: list[Sink] = [self.uplink]
-        self._sql_sink: SqlTimeSeriesSink | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite sink lives there too
         if settings.tsdb == "sql":
             # Loaded only when used: SQLAlchemy is a third of an InfluxDB gateway's memory.
             from gateway.sinks.sql_ts import SqlTimeSeriesSink
 
-            self._sql_sink = SqlTimeSeriesSink(settings.sql_url(), settings.gateway_id)
-            self.sinks.insert(0, self._sql_sink)
+            self.sinks.insert(
+                0,
+                SqlTimeSeriesSink(
+                    settings.sql_url(),
+                    settings.gateway_id,
+                    retention_days=settings.tsdb_retention_days,
+                ),
+            )
         elif settings.tsdb == "influx":
             from gateway.sinks.influx import InfluxSink  # only loaded when used: memory
 
@@ -99,20 +101,23 @@ class Gateway:
         self.source = MqttSource(
             device_ep, f"facility-gw-{settings.gateway_id}", self.matcher.subscriptions, self._queue
         )
-        self.buses = self._serial_buses()
-
-    def _pseudonym_key(self) -> bytes:
-        """The key that turns card numbers into pseudonyms: from the environment, or made
-        once and kept (0600) in the data folder so pseudonyms stay stable across restarts."""
-        if self.settings.pseudonym_key is not None:
-            return self.settings.pseudonym_key.get_secret_value().encode()
-        path = self.settings.data_dir / "pseudonym.key"
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(os.urandom(32))
-        return path.read_bytes()
+        # One master per RS-485 port; a poll is done once its readings are on disk.
+        self.buses = assemble_buses(
+            self.site,
+            self.profiles,
+            settings.gateway_id,
+            settings.serial_ports,
+            self.ingest_readings,
+            self.metrics,
+        )
+        self.health = HealthReporter(
+            fill=self.outbox.fill_ratio,
+            uplink=self.uplink,
+            serial_targets=[t for b in self.buses for t in b.targets],
+            metrics=self.metrics,
+            every_s=settings.status_every_s,
+            cap=settings.outbox_max_pending,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -120,7 +125,7 @@ class Gateway:
         for sink in self.sinks:
             self._spawn(f"sink-{sink.name}", self._sink_loop, sink)
         self._spawn("ingest", self._ingest_loop)
-        self._spawn("health", self._health_loop)
+        self._spawn("health", self.health.run, self._stop)
         self.source.start()
         for bus in self.buses:
             bus.start()
@@ -215,8 +220,8 @@ class Gateway:
                 self.ingest(batch)
 
     def ingest(self, batch: list[RawMessage]) -> None:
-        readings: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
+        readings: list[WireReading] = []
+        events: list[WireEvent] = []
         restamped = 0
         self.metrics.received.labels("mqtt").inc(len(batch))
         for msg in batch:
@@ -256,42 +261,10 @@ class Gateway:
                 self._wake.notify_all()
         self.source.ack_many(batch)  # one write for the whole batch, now on disk
 
-    # -- serial: one master per port; a poll is done once its readings are on disk ----------
-    def _serial_buses(self) -> list[SerialBus]:
-        # pymodbus and pyserial are loaded only by gateways that have serial devices.
-        from gateway.sources.serial.bus import PollTarget, SerialBus
-
-        by_bus: dict[str, list[PollTarget]] = {}
-        for device in self.site.devices:
-            profile = self.profiles[device.profile]
-            if device.gateway != self.settings.gateway_id or not isinstance(
-                profile.transport, SerialTransport
-            ):
-                continue
-            if device.bus is None:
-                raise ValueError(f"serial device {device.id} has no 'bus' in the site file")
-            line = self.site.buses.get(device.bus)
-            by_bus.setdefault(device.bus, []).append(PollTarget(device, profile, line=line))
-        buses = []
-        for name, targets in sorted(by_bus.items()):
-            # This host's adapter names win over the site file's.
-            line = self.site.buses.get(name)
-            port = self.settings.serial_ports.get(name) or (line.port if line else None)
-            if port is None:
-                log.warning(
-                    "serial bus %s (%s) has no port: set it in the site's buses or in "
-                    "FACILITY_GATEWAY_SERIAL_PORTS; its devices stay offline",
-                    name,
-                    ", ".join(t.device.id for t in targets),
-                )
-                continue
-            buses.append(SerialBus(name, port, targets, self.ingest_readings, self.metrics))
-        return buses
-
     def ingest_readings(self, device_id: str, readings: list[Reading]) -> None:
-        items = [("r", orjson.dumps(encode_reading(r))) for r in readings]
+        """A serial poll's readings into the outbox; returns once they are on disk."""
         try:
-            self.outbox.append(items)
+            self.outbox.append_wire(encode_readings(readings), [])
         except OutboxFull as exc:
             self.record_rejection(
                 Rejection(reason=RejectReason.OUTBOX_FULL, detail=str(exc), source=device_id)
@@ -301,34 +274,6 @@ class Gateway:
         with self._wake:
             self._wake.notify_all()
 
-    # -- health: the outbox's fill and the serial devices that stopped answering ------------
-    OUTBOX_ALERT_FILL = 0.8
-
-    def _health_loop(self) -> None:
-        """Publish the retained status when its content changes, and every `status_every_s`
-        anyway, so the server sees the outbox fill and unreachable devices."""
-        last: tuple[bool, tuple[str, ...]] | None = None
-        last_sent = 0.0
-        while not self._stop.wait(1.0):
-            fill = self.outbox.fill_ratio()
-            self.metrics.outbox_fill.set(fill)
-            high = fill >= self.OUTBOX_ALERT_FILL
-            offline = tuple(
-                sorted(t.device.id for b in self.buses for t in b.targets if t.online is False)
-            )
-            now = time.monotonic()
-            if (high, offline) == last and now - last_sent < self.settings.status_every_s:
-                continue
-            if high and (last is None or not last[0]):
-                log.warning(
-                    "outbox %.0f %% full (cap %d items): a sink is not keeping up",
-                    fill * 100,
-                    self.settings.outbox_max_pending,
-                )
-            if self.uplink.connected:
-                self.uplink.publish_status("online", list(offline), fill)
-                last, last_sent = (high, offline), now
-
     def record_rejection(self, rej: Rejection, exc_info: BaseException | None = None) -> None:
         self.metrics.rejected.labels(rej.reason.value).inc()
         self.reject_log.log(rej, exc_info)  # every one counted; the log line is rate-limited
@@ -337,7 +282,6 @@ class Gateway:
     def _sink_loop(self, sink: Sink) -> None:
         backoff = 0.5
         last_prune = time.monotonic()
-        next_retention = time.monotonic() + 60
         while not self._stop.is_set():
             batch = self.outbox.read(sink.name, SINK_BATCH)
             pending = self.metrics.outbox_pending.labels(sink.name)
@@ -348,12 +292,7 @@ class Gateway:
                 continue
             started = time.perf_counter()
             try:
-                if isinstance(sink, UplinkSink):  # passes the outbox's JSON on unparsed
-                    sink.write_json(
-                        batch.readings_json(), batch.events_json(), batch.first, batch.last
-                    )
-                else:
-                    sink.write(batch.readings, batch.events, batch.first, batch.last)
+                sink.write_batch(batch)
             except SinkError as exc:
                 self.metrics.sink_errors.labels(sink.name).inc()
                 pending.set(self.outbox.head - batch.first + 1)  # grows while the sink is down
@@ -370,21 +309,10 @@ class Gateway:
             if time.monotonic() - last_prune > 5:
                 self.outbox.prune()
                 last_prune = time.monotonic()
-            if sink is self._sql_sink and time.monotonic() > next_retention:
-                next_retention = time.monotonic() + 3600
-                self._retention(self._sql_sink)
-
-    def _retention(self, sink: SqlTimeSeriesSink) -> None:
-        days = self.settings.tsdb_retention_days
-        if days <= 0:
-            return
-        try:
-            hours, deleted = sink.apply_retention(days, int(time.time() * 1000))
-        except SinkError as exc:
-            log.warning("%s", exc)
-            return
-        if deleted:
-            log.info("retention: %d raw readings rolled up into %d hourly rows", deleted, hours)
+            try:
+                sink.maintain(int(time.time() * 1000))
+            except SinkError as exc:
+                log.warning("%s", exc)
 
 
 def _refused(rejection: Rejection) -> WireDecoded:

@@ -1,4 +1,9 @@
-"""`facility decode dlt645|modbus HEX`: a serial sniffer's frame, decoded for a person."""
+"""`facility decode dlt645|modbus HEX`: a serial sniffer's frame, decoded for a person.
+
+A meter's well-formed refusal (a Modbus exception reply, a DL/T 645 abnormal reply) is a
+frame like any other and is decoded, its reason named; only a broken frame (checksum or
+CRC, length, not a frame at all) raises FrameError, which the command turns into exit 2.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 from core.serial import dlt645, modbus
 from core.serial.errors import FrameError
+from gateway.decode.dlt645_items import decode_read_reply
 
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 
@@ -55,10 +61,30 @@ def _dlt645(raw: bytes) -> dict[str, Any]:
         else:
             out.update(kind=f"request, function {frame.function:02X}")
         return out
-    if frame.function == dlt645.READ_ADDRESS & 0x1F and not frame.is_error:
+    if frame.is_error:
+        error = dlt645.decode_error_reply(frame)
+        out.update(
+            kind="error reply",
+            function=dlt645.FUNCTIONS.get(error.function, f"{error.function:02X}"),
+            error_code=f"{error.code:02X}",
+            errors=list(error.reasons),
+        )
+        return out
+    if frame.function == dlt645.READ_ADDRESS & 0x1F:
         out.update(kind="address reply", meter_address=dlt645.address_from_data(frame.data))
         return out
-    reply = dlt645.decode_read_reply(frame)  # raises on error replies: exit 2 with the reason
+    if frame.function == dlt645.READ & 0x1F and len(frame.data) >= 4:
+        di = int.from_bytes(frame.data[:4], "little")
+        if di not in dlt645.DATA_IDS:
+            # A sound frame for an identifier we have no layout of: shown, not refused.
+            out.update(
+                kind="read reply",
+                data_id=f"{di:08X}",
+                name="unknown",
+                value_hex=frame.data[4:].hex(" ").upper(),
+            )
+            return out
+    reply = decode_read_reply(frame)  # a wrong length or bad BCD raises: exit 2
     out.update(
         kind="read reply",
         data_id=f"{reply.di:08X}",

@@ -5,6 +5,10 @@ least significant byte first), ``68``, control code, data length, data (each byt
 the line), checksum (sum of every byte from the first ``68`` to the last data byte, mod 256),
 ``16``. Values are BCD, least significant byte first; for signed quantities (current, power)
 the top bit of the most significant byte is the sign.
+
+Framing, the identifiers' BCD layouts and the codec live here because gateway and simulator
+both need them; what a reply's data item means for a profile's metric is decoded in
+gateway/decode/dlt645_items.py.
 """
 
 from __future__ import annotations
@@ -25,7 +29,23 @@ READ_ERROR = 0xD1  # slave: error reply to read
 READ_ADDRESS = 0x13
 READ_ADDRESS_REPLY = 0x93
 
-# Error-information byte of an abnormal reply (DL/T 645-2007 table, bit -> meaning).
+# Function codes (the control code's low 5 bits), DL/T 645-2007 clause 7.1.
+FUNCTIONS = {
+    0x08: "broadcast time sync",
+    0x11: "read data",
+    0x12: "read follow-up data",
+    0x13: "read address",
+    0x14: "write data",
+    0x15: "write address",
+    0x16: "freeze",
+    0x17: "change baud rate",
+    0x18: "change password",
+    0x19: "clear maximum demand",
+    0x1A: "clear meter",
+    0x1B: "clear events",
+}
+
+# Error-information byte (ERR) of an abnormal reply, DL/T 645-2007 clause 7.3.3: bit -> meaning.
 ERROR_BITS = {
     0x01: "other error",
     0x02: "no data requested (unknown data identifier)",
@@ -34,7 +54,13 @@ ERROR_BITS = {
     0x10: "annual time zones exceed",
     0x20: "daily time periods exceed",
     0x40: "tariffs exceed",
+    0x80: "reserved bit 7",
 }
+
+
+def error_reasons(code: int) -> list[str]:
+    """What each set bit of an ERR byte means; ["unspecified"] when none is set."""
+    return [m for bit, m in ERROR_BITS.items() if code & bit] or ["unspecified"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,40 +219,43 @@ def bcd_encode(value: float, length: int, decimals: int, signed: bool) -> bytes:
     return bytes(raw[::-1])
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    address: str
-    di: int
-    value: float
-    spec: DataId
-
-
-def decode_read_reply(frame: Frame, *, address: str | None = None, di: int | None = None) -> Reply:
-    """The value of a normal read reply; an error reply or a mismatch raises FrameError."""
+def expect_reply(frame: Frame, *, address: str | None = None, function: int = READ) -> None:
+    """Check that `frame` is a slave's normal reply to our request of `function`; FrameError
+    names what it is instead (another meter, a request, the meter's error answer)."""
     if address is not None and frame.address != address:
         raise FrameError("wrong_address", f"reply from {frame.address}, asked {address}")
     if not frame.from_slave:
         raise FrameError("function", f"control {frame.control:02X} is a master request")
     if frame.is_error:
         code = frame.data[0] if frame.data else 0
-        what = ", ".join(m for bit, m in ERROR_BITS.items() if code & bit) or "unspecified"
+        what = ", ".join(error_reasons(code))
         raise FrameError("error_reply", f"meter {frame.address} answered error {code:02X} ({what})")
-    if frame.function != READ & 0x1F:
-        raise FrameError("function", f"control {frame.control:02X} is not a read reply")
-    if len(frame.data) < 4:
-        raise FrameError("length", "read reply without a data identifier")
-    got_di = int.from_bytes(frame.data[:4], "little")
-    if di is not None and got_di != di:
-        raise FrameError("wrong_id", f"reply for {got_di:08X}, asked {di:08X}")
-    spec = DATA_IDS.get(got_di)
-    if spec is None:
-        raise FrameError("unknown_id", f"data identifier {got_di:08X} is not one we decode")
-    payload = frame.data[4:]
-    if len(payload) != spec.length:
+    if frame.function != function & 0x1F:
+        asked = FUNCTIONS.get(function & 0x1F, f"function {function:02X}")
+        raise FrameError("function", f"control {frame.control:02X} is not a {asked} reply")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """A meter's abnormal reply (control bit 6 set): a well-formed answer saying no."""
+
+    address: str
+    function: int
+    code: int  # the ERR byte
+    reasons: tuple[str, ...]
+
+
+def decode_error_reply(frame: Frame) -> ErrorReply:
+    """The meaning of an abnormal reply; FrameError if it is not one or its data is not the
+    one ERR byte the standard gives it."""
+    if not (frame.from_slave and frame.is_error):
+        raise FrameError("function", f"control {frame.control:02X} is not an abnormal reply")
+    if len(frame.data) != 1:
         raise FrameError(
-            "length", f"{spec.name}: {len(payload)} data bytes, expected {spec.length}"
+            "length", f"abnormal reply with {len(frame.data)} data bytes; its ERR byte is 1"
         )
-    return Reply(frame.address, got_di, bcd_value(payload, spec.decimals, spec.signed), spec)
+    code = frame.data[0]
+    return ErrorReply(frame.address, frame.function, code, tuple(error_reasons(code)))
 
 
 def build_read_reply(address: str, di: int, value: float) -> bytes:

@@ -4,6 +4,7 @@ only the value layout of a meter's registers is ours."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,7 @@ def exception_text(code: int) -> str:
     return EXCEPTION_CODES.get(code, f"exception {code}")
 
 
-def float32(registers: list[int] | tuple[int, ...], word_order: str = "big") -> float:
+def float32(registers: Sequence[int], word_order: str = "big") -> float:
     """IEEE-754 float from two 16-bit registers; "big" = high word first (Eastron, CHINT)."""
     hi, lo = (registers[0], registers[1]) if word_order == "big" else (registers[1], registers[0])
     return float(struct.unpack(">f", struct.pack(">HH", hi, lo))[0])

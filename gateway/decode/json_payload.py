@@ -10,11 +10,8 @@ from a plan compiled once per profile, with times in integer Unix milliseconds.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +29,14 @@ from core.readings import (
     key_tail,
     unix_ms,
 )
-from core.wire import event_from_wire, reading_from_wire
+from core.wire import (
+    WireEvent,
+    WireReading,
+    event_from_wire,
+    reading_from_wire,
+    wire_event,
+    wire_reading,
+)
 from gateway.decode.values import (
     INT64_LIMIT,
     MISSING,
@@ -44,6 +48,7 @@ from gateway.decode.values import (
     split_path,
     storable_text,
 )
+from gateway.pseudonym import Pseudonymizer
 
 __all__ = ["Decoded", "JsonDecoder", "WireDecoded", "lookup"]
 
@@ -69,11 +74,10 @@ class Decoded:
 
 @dataclass(slots=True)
 class WireDecoded:
-    """`Decoded` in the outbox's form: each reading as `core.wire.encode_reading` gives it,
-    each event as `encode_event` does."""
+    """`Decoded` in the outbox's form (core.wire's wire readings and events)."""
 
-    readings: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    readings: list[WireReading] = field(default_factory=list)
+    events: list[WireEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     restamped: int = 0  # readings whose quality is not good
 
@@ -248,18 +252,7 @@ class JsonDecoder:
         self._plans: dict[int, _Plan] = {}
         # Last receipt stamp per device (ms), for messages without a clock or sequence number.
         self._receipt_ms: dict[str, int] = {}
-        # Keyed, so a card number cannot be recovered by hashing every possible number.
-        self._pseudonym_key = pseudonym_key or os.urandom(32)
-
-    def pseudonym(self, value: Any) -> str:
-        # Canonical text first: card 8165538 and "8165538" are the same person.
-        text = scalar_key(value)
-        digest = hmac.new(
-            self._pseudonym_key,
-            (text if text is not None else str(value)).encode(),
-            hashlib.sha256,
-        )
-        return "p-" + digest.hexdigest()[:16]
+        self.pseudonym = Pseudonymizer(pseudonym_key)
 
     def decode(
         self,
@@ -280,7 +273,7 @@ class JsonDecoder:
             received_ms=received_ms,
         )
 
-        def measured(w: dict[str, Any]) -> datetime | None:
+        def measured(w: WireReading | WireEvent) -> datetime | None:
             # Stamped on receipt: the exact receive time, not the ms the wire keeps of it.
             return received_at if w["t"] == received_ms else None
 
@@ -358,7 +351,8 @@ class JsonDecoder:
                 self._receipt_ms[device_id] = stamp_ms
         # Ids as core.readings.reading_key makes them: f"{device_id}/{metric}{tail}".
         tail = key_tail(stamp_ms, seq)
-        readings: list[dict[str, Any]] = []
+        quality = None if good else _RESTAMPED
+        readings: list[WireReading] = []
         values: dict[str, Value] = {}
         for metric in plan.metrics:
             path = metric.path
@@ -394,24 +388,21 @@ class JsonDecoder:
                 continue
             name = metric.key
             values[name] = value
-            # Keys in encode_reading's order, so the outbox bytes are the same too.
-            wire = {
-                "id": f"{device_id}/{name}{tail}",
-                "d": device_id,
-                "m": name,
-                "v": value,
-                "t": stamp_ms,
-                "r": received_ms,
-            }
-            if metric.unit is not None:
-                wire["u"] = metric.unit
-            if seq is not None:
-                wire["s"] = seq
-            if not good:
-                wire["q"] = _RESTAMPED
-            readings.append(wire)
+            readings.append(
+                wire_reading(
+                    f"{device_id}/{name}{tail}",
+                    device_id,
+                    name,
+                    value,
+                    stamp_ms,
+                    received_ms,
+                    metric.unit,
+                    seq,
+                    quality,
+                )
+            )
 
-        events: list[dict[str, Any]] = []
+        events: list[WireEvent] = []
         for event in plan.events:
             kind: str | None
             if event.watches is not None:
@@ -448,16 +439,11 @@ class JsonDecoder:
                     )
                     continue
                 attrs[name] = self.pseudonym(value_attr) if hidden else value_attr
-            event_wire: dict[str, Any] = {
-                "id": f"{device_id}/{kind}{tail}",
-                "d": device_id,
-                "k": kind,
-                "t": stamp_ms,
-                "r": received_ms,
-            }
-            if attrs:
-                event_wire["a"] = attrs
-            events.append(event_wire)
+            events.append(
+                wire_event(
+                    f"{device_id}/{kind}{tail}", device_id, kind, stamp_ms, received_ms, attrs
+                )
+            )
         for name in plan.watched:
             if name in values:
                 self._last[(device_id, name)] = values[name]

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import orjson
+
+from core.wire import WireEvent, WireReading
 
 CHUNK_ITEMS = 2000
 
@@ -47,14 +48,14 @@ class Batch:
         self.first = first
         self.last = last
         self._parts = parts  # (readings array, events array) per chunk, JSON
-        self._readings: list[dict[str, Any]] | None = None
-        self._events: list[dict[str, Any]] | None = None
+        self._readings: list[WireReading] | None = None
+        self._events: list[WireEvent] | None = None
 
     def __len__(self) -> int:
         return self.last - self.first + 1
 
     @property
-    def readings(self) -> list[dict[str, Any]]:
+    def readings(self) -> list[WireReading]:
         if self._readings is None:
             self._readings = []
             for r, _e in self._parts:
@@ -63,7 +64,7 @@ class Batch:
         return self._readings
 
     @property
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[WireEvent]:
         if self._events is None:
             self._events = []
             for _r, e in self._parts:
@@ -172,9 +173,7 @@ class Outbox:
         return int(row[0]) if row else self._last + 1
 
     # -- writing -------------------------------------------------------------------------
-    def append_wire(
-        self, readings: list[dict[str, Any]], events: list[dict[str, Any]]
-    ) -> tuple[int, int]:
+    def append_wire(self, readings: list[WireReading], events: list[WireEvent]) -> tuple[int, int]:
         """Store wire-encoded items in one transaction; returns their (first, last)
         positions, or (0, 0) for nothing. Raises OutboxFull at the cap, storing nothing."""
         n = len(readings) + len(events)
@@ -185,19 +184,9 @@ class Outbox:
             part = readings[k : k + CHUNK_ITEMS]
             bodies.append((len(part), _body(orjson.dumps(part), b"[]")))
         for k in range(0, len(events), CHUNK_ITEMS):
-            part = events[k : k + CHUNK_ITEMS]
-            bodies.append((len(part), _body(b"[]", orjson.dumps(part))))
+            events_part = events[k : k + CHUNK_ITEMS]
+            bodies.append((len(events_part), _body(b"[]", orjson.dumps(events_part))))
         return self._store(n, bodies)
-
-    def append(self, items: Iterable[tuple[str, bytes]]) -> tuple[int, int]:
-        """Store already-encoded items ("r" reading / "e" event, JSON object bytes) as one
-        chunk; returns (first, last) positions. Raises OutboxFull."""
-        batch = list(items)
-        if not batch:
-            return (0, 0)
-        r = b"[" + b",".join(body for kind, body in batch if kind == "r") + b"]"
-        e = b"[" + b",".join(body for kind, body in batch if kind == "e") + b"]"
-        return self._store(len(batch), [(len(batch), _body(r, e))])
 
     def _store(self, n: int, bodies: list[tuple[int, bytes]]) -> tuple[int, int]:
         with self._lock:

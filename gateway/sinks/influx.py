@@ -31,7 +31,8 @@ from urllib3.exceptions import HTTPError
 
 from core.profiles import Profile
 from core.site import SiteConfig
-from gateway.sinks.base import SinkError
+from core.wire import WireEvent, WireReading
+from gateway.sinks.base import Sink, SinkError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _field_value(prefix: str, value: Any) -> str | None:
     return None
 
 
-class InfluxSink:
+class InfluxSink(Sink):
     def __init__(
         self,
         url: str,
@@ -122,7 +123,7 @@ class InfluxSink:
             key = self._series[device] = series_key("unknown", {"device": device})
         return key
 
-    def lines(self, readings: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[str]:
+    def lines(self, readings: list[WireReading], events: list[WireEvent]) -> list[str]:
         """Line protocol, millisecond timestamps. The readings of one device message (same
         device and time) share one point; its identity is series + time, so a replayed
         batch overwrites itself."""
@@ -155,7 +156,7 @@ class InfluxSink:
         return out
 
     def write(
-        self, readings: list[dict[str, Any]], events: list[dict[str, Any]], first: int, last: int
+        self, readings: list[WireReading], events: list[WireEvent], first: int, last: int
     ) -> None:
         lines = self.lines(readings, events)
         if not lines:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import orjson
@@ -12,7 +14,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import tsdb_schema as ts
-from gateway.sinks.base import SinkError
+from core.wire import WireEvent, WireReading
+from gateway.sinks.base import Sink, SinkError
+
+log = logging.getLogger(__name__)
+
+# Retention runs a minute after start, then hourly: rolling up is a few queries an hour.
+RETENTION_FIRST_MS = 60_000
+RETENTION_EVERY_MS = 3_600_000
 
 
 def make_engine(url: str) -> Engine:
@@ -38,10 +47,14 @@ def _insert_sql(engine: Engine, table: Table) -> str:
     return f"INSERT OR IGNORE INTO {table.name} ({cols}) VALUES ({marks})"
 
 
-class SqlTimeSeriesSink:
-    def __init__(self, url: str, gateway_id: str, name: str = "tsdb") -> None:
+class SqlTimeSeriesSink(Sink):
+    def __init__(
+        self, url: str, gateway_id: str, name: str = "tsdb", *, retention_days: int = 0
+    ) -> None:
         self.name = name
         self.gateway_id = gateway_id
+        self.retention_days = retention_days  # 0: keep every raw reading
+        self._next_retention_ms = int(time.time() * 1000) + RETENTION_FIRST_MS
         self._engine = make_engine(url)
         self._readings_sql = _insert_sql(self._engine, ts.readings)
         self._events_sql = _insert_sql(self._engine, ts.events)
@@ -51,7 +64,7 @@ class SqlTimeSeriesSink:
             raise SinkError(f"time-series store {self._engine.url!r} unusable: {exc}") from exc
 
     def write(
-        self, readings: list[dict[str, Any]], events: list[dict[str, Any]], first: int, last: int
+        self, readings: list[WireReading], events: list[WireEvent], first: int, last: int
     ) -> None:
         # Plain DBAPI executemany: the hot path of the gateway, where building ORM or Core
         # statements per row cost more than the database's own work.
@@ -92,6 +105,15 @@ class SqlTimeSeriesSink:
                     conn.exec_driver_sql(self._events_sql, erows)
         except SQLAlchemyError as exc:
             raise SinkError(f"{self.name}: write failed: {exc.__class__.__name__}: {exc}") from exc
+
+    def maintain(self, now_ms: int) -> None:
+        """Retention on its schedule: raw readings past `retention_days` rolled up hourly."""
+        if self.retention_days <= 0 or now_ms < self._next_retention_ms:
+            return
+        self._next_retention_ms = now_ms + RETENTION_EVERY_MS
+        hours, deleted = self.apply_retention(self.retention_days, now_ms)
+        if deleted:
+            log.info("retention: %d raw readings rolled up into %d hourly rows", deleted, hours)
 
     def apply_retention(self, retention_days: int, now_ms: int) -> tuple[int, int]:
         """Roll raw readings older than `retention_days` up into hourly min/max/mean rows,

@@ -12,18 +12,20 @@ from core.clock import utcnow
 from core.mqtturl import BrokerEndpoint, make_client
 from core.wire import (
     GatewayStatus,
+    WireEvent,
+    WireReading,
     data_topic,
     encode_batch,
     encode_batch_json,
     encode_status,
     status_topic,
 )
-from gateway.sinks.base import SinkError
+from gateway.sinks.base import OutboxBatch, Sink, SinkError
 
 log = logging.getLogger(__name__)
 
 
-class UplinkSink:
+class UplinkSink(Sink):
     """Also carries the gateway's health: retained status, and `offline` as its last will."""
 
     def __init__(
@@ -91,13 +93,17 @@ class UplinkSink:
         )
 
     def write(
-        self, readings: list[dict[str, Any]], events: list[dict[str, Any]], first: int, last: int
+        self, readings: list[WireReading], events: list[WireEvent], first: int, last: int
     ) -> None:
         self._send(encode_batch(self.gateway_id, first, last, readings, events))
 
     def write_json(self, readings: bytes, events: bytes, first: int, last: int) -> None:
         """`write` for items already encoded: JSON arrays of wire readings and events."""
         self._send(encode_batch_json(self.gateway_id, first, last, readings, events))
+
+    def write_batch(self, batch: OutboxBatch) -> None:
+        # Forwarded as stored: the chunks' JSON is spliced into the message, never parsed.
+        self.write_json(batch.readings_json(), batch.events_json(), batch.first, batch.last)
 
     def _send(self, payload: bytes) -> None:
         if not self._connected.is_set():

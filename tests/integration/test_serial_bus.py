@@ -23,7 +23,8 @@ from core.serial import dlt645, modbus
 from core.site import DeviceConfig, SerialLine, load_site
 from firmware_sim.serial_slaves import SerialSimulator, request_length
 from gateway.metrics import GatewayMetrics
-from gateway.sources.serial.bus import PollTarget, SerialBus
+from gateway.sources.serial.bus import SerialBus
+from gateway.sources.serial.targets import PollTarget
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration

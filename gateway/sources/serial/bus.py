@@ -1,6 +1,8 @@
-"""One master per RS-485 port: a single thread owns the port and polls its devices strictly in
-turn (never two requests on one bus), each at its own interval, with timeouts, retries with
-back-off, the protocol's inter-frame silence, and per-device and per-bus statistics.
+"""Serial source: one master per RS-485 port. A single thread owns the port and polls its
+devices strictly in turn (never two requests on one bus), each at its own interval, with
+timeouts, retries with back-off, the protocol's inter-frame silence, and per-device and
+per-bus statistics. It schedules, frames and does I/O; what an answer means is decoded in
+gateway/decode/ (serial.py, modbus_registers.py, dlt645_items.py).
 
 Modbus RTU goes through pymodbus's sync ModbusSerialClient (framing, CRC, reply sizes and
 timeouts are pymodbus's); DL/T 645-2007 through core.serial.dlt645 on the same pyserial handle.
@@ -17,7 +19,6 @@ import termios
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import serial
@@ -27,13 +28,15 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.pdu import DecodePDU
 
 from core.clock import utcnow
-from core.profiles import Dlt645Source, MetricSpec, ModbusSource, Profile, SerialTransport
-from core.readings import Reading, RejectReason, reading_key
+from core.profiles import Dlt645Source, MetricSpec, ModbusSource, SerialTransport
+from core.readings import Reading
 from core.serial import dlt645, modbus
 from core.serial.errors import BusError, FrameError
-from core.site import DeviceConfig, SerialLine
+from gateway.decode.modbus_registers import register_count
+from gateway.decode.serial import SerialAnswer, answer_number, reject_reason, serial_reading
 from gateway.decode.values import ValueRejected, coerce
 from gateway.metrics import GatewayMetrics
+from gateway.sources.serial.targets import PollTarget
 
 log = logging.getLogger(__name__)
 
@@ -49,57 +52,11 @@ class _CountedHere(logging.Filter):
 logging.getLogger("pymodbus.logging").addFilter(_CountedHere())
 
 _REPLY_DECODER = DecodePDU(False)
-_WORDS = {"uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2}
 MAX_BACKOFF_S = 60.0
 
 
 class ReplyTimeout(Exception):
     pass
-
-
-@dataclass
-class DeviceStats:
-    requests: int = 0
-    timeouts: int = 0
-    frame_errors: int = 0
-    polls_ok: int = 0
-    polls_failed: int = 0
-    last_latency_s: float | None = None
-
-
-@dataclass
-class PollTarget:
-    """A serial device and its polling state."""
-
-    device: DeviceConfig
-    profile: Profile
-    next_due: float = 0.0
-    failures: int = 0  # consecutive failed polls
-    online: bool | None = None
-    stats: DeviceStats = field(default_factory=DeviceStats)
-    poll_s: float | None = None  # overrides the profile's poll interval
-    line: SerialLine | None = None  # the site's settings of this device's line
-
-    @property
-    def transport(self) -> SerialTransport:
-        t = self.profile.transport
-        assert isinstance(t, SerialTransport)
-        if self.line is None:
-            return t
-        update = {
-            k: v
-            for k, v in (
-                ("baudrate", self.line.baudrate),
-                ("parity", self.line.parity),
-                ("stopbits", self.line.stopbits),
-            )
-            if v is not None
-        }
-        return t.model_copy(update=update) if update else t
-
-    @property
-    def interval_s(self) -> float:
-        return self.poll_s if self.poll_s is not None else self.transport.poll.total_seconds()
 
 
 Deliver = Callable[[str, list[Reading]], None]
@@ -141,20 +98,6 @@ def modbus_reply_length(buf: bytes) -> int | None:
         if not need:
             return None  # unknown: read until the timeout, then the parser names the fault
     return need if len(buf) >= need else None
-
-
-def registers_value(regs: list[int], source: ModbusSource) -> float:
-    if source.type == "float32":
-        # float32 carries ~7 significant digits; more would be noise (228.800003 V).
-        return float(f"{modbus.float32(regs, source.word_order):.7g}")
-    if source.type in ("uint16", "int16"):
-        raw = regs[0]
-        return float(raw - 0x10000 if source.type == "int16" and raw & 0x8000 else raw)
-    hi, lo = (regs[0], regs[1]) if source.word_order == "big" else (regs[1], regs[0])
-    raw = (hi << 16) | lo
-    if source.type == "int32" and raw & 0x80000000:
-        raw -= 0x100000000
-    return float(raw)
 
 
 class SerialBus:
@@ -364,7 +307,7 @@ class SerialBus:
     def _read_registers(
         self, transport: SerialTransport, slave: int, source: ModbusSource
     ) -> list[int]:
-        count = _WORDS[source.type]
+        count = register_count(source)
         client = self._modbus_client(transport)
         self._keep_silence(transport)
         self._rx_fault, self._rx_slave, self._rx_seen = None, slave, b""
@@ -394,10 +337,7 @@ class SerialBus:
         if reply.isError():
             code = int(getattr(reply, "exception_code", 0))
             raise FrameError("error_reply", f"slave {slave}: {modbus.exception_text(code)}")
-        regs = [int(r) for r in getattr(reply, "registers", [])]
-        if len(regs) != count:
-            raise FrameError("length", f"slave {slave}: {len(regs)} registers, expected {count}")
-        return regs
+        return [int(r) for r in getattr(reply, "registers", [])]  # counted by the decoder
 
     # -- polling ---------------------------------------------------------------------------
     def poll(self, target: PollTarget) -> list[Reading]:
@@ -426,17 +366,7 @@ class SerialBus:
                 self.metrics.rejected.labels(bad.reason.value).inc()
                 log.warning("serial %s %s rejected: %s", device.id, spec.key, bad.detail)
                 continue
-            readings.append(
-                Reading(
-                    reading_id=reading_key(device.id, spec.key, at, None),
-                    device_id=device.id,
-                    metric=spec.key,
-                    value=coerced,
-                    unit=spec.resolved_unit,
-                    measured_at=at,
-                    received_at=at,
-                )
-            )
+            readings.append(serial_reading(device.id, spec, coerced, at))
         if readings:
             self.deliver(device.id, readings)  # returns once on disk: the poll is then done
             self.metrics.received.labels("serial").inc()
@@ -466,7 +396,9 @@ class SerialBus:
             target.stats.requests += 1
             self.metrics.serial_requests.labels(self.name, target.device.id).inc()
             try:
-                return self._request(target, spec), utcnow()
+                # Decoded inside the retries: a reply for another identifier or with broken
+                # BCD is as unusable as a bad checksum, and asked again.
+                return answer_number(spec, self._request(target, spec)), utcnow()
             except ReplyTimeout as exc:
                 target.stats.timeouts += 1
                 self.metrics.serial_timeouts.labels(self.name, target.device.id).inc()
@@ -476,13 +408,14 @@ class SerialBus:
                 self.metrics.serial_frame_errors.labels(
                     self.name, target.device.id, exc.reason
                 ).inc()
-                self.metrics.rejected.labels(_reject_reason(exc).value).inc()
+                self.metrics.rejected.labels(reject_reason(exc).value).inc()
                 log.debug("serial %s %s: %s", target.device.id, spec.key, exc)
                 last = exc
         assert last is not None
         raise last
 
-    def _request(self, target: PollTarget, spec: MetricSpec) -> float:
+    def _request(self, target: PollTarget, spec: MetricSpec) -> SerialAnswer:
+        """Ask the device for one metric: its register words, or its reply's data field."""
         transport = target.transport
         address = target.device.transport_address
         source = spec.source
@@ -491,11 +424,12 @@ class SerialBus:
                 raise FrameError("config", f"{spec.key}: a DL/T 645 metric needs a 'di' source")
             di = dlt645.parse_di(source.di)
             reply = self.transact(transport, dlt645.build_read(address, di), dlt645.frame_length)
-            return dlt645.decode_read_reply(dlt645.parse(reply), address=address, di=di).value
+            frame = dlt645.parse(reply)
+            dlt645.expect_reply(frame, address=address, function=dlt645.READ)
+            return frame.data
         if not isinstance(source, ModbusSource):
             raise FrameError("config", f"{spec.key}: a Modbus metric needs a register source")
-        regs = self._read_registers(transport, int(address), source)
-        return registers_value(regs, source)
+        return self._read_registers(transport, int(address), source)
 
     def _set_online(self, target: PollTarget, online: bool, why: str) -> None:
         if target.online == online:
@@ -508,12 +442,3 @@ class SerialBus:
             log.warning("serial %s on %s: offline (%s)", target.device.id, self.name, why)
         if self.on_status is not None:
             self.on_status(target.device.id, online, why)
-
-
-def _reject_reason(exc: FrameError) -> RejectReason:
-    return {
-        "checksum": RejectReason.BAD_CHECKSUM,
-        "crc": RejectReason.BAD_CHECKSUM,
-        "wrong_address": RejectReason.WRONG_ADDRESS,
-        "error_reply": RejectReason.ERROR_REPLY,
-    }.get(exc.reason, RejectReason.BAD_FRAME)

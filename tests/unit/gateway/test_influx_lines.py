@@ -6,6 +6,7 @@ from pathlib import Path
 
 from core.profiles import load_profiles
 from core.site import load_site
+from core.wire import wire_event, wire_reading
 from gateway.sinks.influx import InfluxSink, field, series_key
 
 SITE = Path(__file__).resolve().parents[3] / "sites" / "demo" / "site.yaml"
@@ -29,20 +30,26 @@ def test_readings_of_one_message_share_a_point_with_seq_as_an_integer_field() ->
         "http://127.0.0.1:1", "", "campus", "b", load_site(SITE, profiles), profiles, "gw-1"
     )
     try:
+        fridge = "canteen-fridge-01"
         lines = sink.lines(
             [
-                {"d": "canteen-fridge-01", "m": "temperature", "v": 3.5, "t": 1000, "s": 7},
-                {"d": "canteen-fridge-01", "m": "door_open", "v": False, "t": 1000, "s": 7},
-                {"d": "canteen-fridge-01", "m": "temperature", "v": 3.6, "t": 2000, "s": 8},
-                {"d": "not-in-site", "m": "x", "v": 1.0, "t": 1000},
+                wire_reading(
+                    f"{fridge}/t/1000/7", fridge, "temperature", 3.5, 1000, 1001, None, 7, None
+                ),
+                wire_reading(
+                    f"{fridge}/d/1000/7", fridge, "door_open", False, 1000, 1001, None, 7, None
+                ),
+                wire_reading(
+                    f"{fridge}/t/2000/8", fridge, "temperature", 3.6, 2000, 2001, None, 8, None
+                ),
+                wire_reading(
+                    "not-in-site/x/1000", "not-in-site", "x", 1.0, 1000, 1001, None, None, None
+                ),
             ],
             [
-                {
-                    "id": "dorm-a-door-01/door_forced/5",
-                    "d": "dorm-a-door-01",
-                    "k": "door_forced",
-                    "t": 5,
-                }
+                wire_event(
+                    "dorm-a-door-01/door_forced/5", "dorm-a-door-01", "door_forced", 5, 6, None
+                )
             ],
         )
     finally:

@@ -6,24 +6,30 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pytest
 
+from core.wire import WireReading, wire_event, wire_reading
 from gateway.outbox.outbox import CHUNK_ITEMS, Batch, Outbox, OutboxFull
 
 
-def items(n: int, start: int = 0) -> list[tuple[str, bytes]]:
-    return [("r", b'{"i": %d}' % i) for i in range(start, start + n)]
+def items(n: int, start: int = 0) -> list[WireReading]:
+    """Readings numbered by their value, from `start`."""
+    return [
+        wire_reading(f"d/m/{i}", "d", "m", float(i), i, i, None, None, None)
+        for i in range(start, start + n)
+    ]
 
 
 def ids(batch: Batch | None) -> list[int]:
     assert batch is not None
-    return [r["i"] for r in batch.readings]
+    return [int(r["v"]) for r in batch.readings]
 
 
 def test_each_sink_reads_in_order_from_its_own_cursor(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", ["tsdb", "uplink"])
-    assert box.append(items(3)) == (1, 3)
-    assert box.append(items(2, 3)) == (4, 5)
+    assert box.append_wire(items(3), []) == (1, 3)
+    assert box.append_wire(items(2, 3), []) == (4, 5)
     got = box.read("tsdb", 3)  # whole chunks: the first append's
     assert got is not None and (got.first, got.last) == (1, 3) and ids(got) == [0, 1, 2]
     box.commit("tsdb", 3)
@@ -36,8 +42,8 @@ def test_wire_items_are_stored_in_chunks_and_read_back_with_their_positions(
     tmp_path: Path,
 ) -> None:
     box = Outbox(tmp_path / "o.db", ["a"])
-    readings = [{"i": i} for i in range(CHUNK_ITEMS + 10)]
-    events = [{"k": "door_opened"}]
+    readings = items(CHUNK_ITEMS + 10)
+    events = [wire_event("d/door_opened/1", "d", "door_opened", 1, 1, None)]
     assert box.append_wire(readings, events) == (1, CHUNK_ITEMS + 11)
     first = box.read("a", 1)
     assert first is not None and (first.first, first.last) == (1, CHUNK_ITEMS)
@@ -51,7 +57,7 @@ def test_wire_items_are_stored_in_chunks_and_read_back_with_their_positions(
 def test_prune_deletes_only_what_every_sink_took(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", ["a", "b"])
     for i in range(4):
-        box.append(items(1, i))
+        box.append_wire(items(1, i), [])
     box.commit("a", 4)
     box.commit("b", 2)
     assert box.prune() == 2
@@ -61,50 +67,53 @@ def test_prune_deletes_only_what_every_sink_took(tmp_path: Path) -> None:
 
 def test_contents_and_cursors_survive_reopen(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", ["a", "b"])
-    box.append(items(2))
-    box.append(items(1, 2))
+    box.append_wire(items(2), [])
+    box.append_wire(items(1, 2), [])
     box.commit("a", 2)
     box.close()
     again = Outbox(tmp_path / "o.db", ["a", "b"])
     assert ids(again.read("a", 10)) == [2]
     assert len(again.read("b", 10) or []) == 3
-    assert again.append(items(1, 3)) == (4, 4)  # positions never reused
+    assert again.append_wire(items(1, 3), []) == (4, 4)  # positions never reused
 
 
 def test_positions_go_on_after_everything_was_delivered_and_pruned(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", ["a"])
-    box.append(items(3))
+    box.append_wire(items(3), [])
     box.commit("a", 3)
     assert box.prune() == 1
     box.close()
     again = Outbox(tmp_path / "o.db", ["a"])
-    assert again.head == 3 and again.append(items(1)) == (4, 4)
+    assert again.head == 3 and again.append_wire(items(1), []) == (4, 4)
 
 
 def test_cap_refuses_new_data_and_keeps_the_old(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", ["a"], max_pending=5)
-    box.append(items(4))
+    box.append_wire(items(4), [])
     with pytest.raises(OutboxFull, match="cap is 5"):
-        box.append(items(2, 4))
+        box.append_wire(items(2, 4), [])
     assert len(box.read("a", 10) or []) == 4
     assert box.fill_ratio() == pytest.approx(0.8)
     box.commit("a", 4)
-    box.append(items(2, 4))  # room again once the sink took its share
+    box.append_wire(items(2, 4), [])  # room again once the sink took its share
     got = box.read("a", 10)
     assert got is not None and (got.first, got.last) == (5, 6)
 
 
 def test_a_sink_added_later_starts_at_what_is_still_held(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db", ["a"])
-    box.append(items(3))
+    box.append_wire(items(3), [])
     box.commit("a", 3)
     box.prune()
     box.close()
     box = Outbox(tmp_path / "o.db", ["a", "new"])
     assert box.read("new", 10) is None
-    box.append(items(1, 3))
+    box.append_wire(items(1, 3), [])
     got = box.read("new", 10)
     assert got is not None and got.first == 4 and ids(got) == [3]
+
+
+OLD_EVENT = wire_event("d/x/1", "d", "x", 1, 1, None)
 
 
 def test_an_outbox_of_the_one_row_per_item_format_is_kept(tmp_path: Path) -> None:
@@ -117,11 +126,15 @@ def test_an_outbox_of_the_one_row_per_item_format_is_kept(tmp_path: Path) -> Non
         db.execute("CREATE TABLE cursors (sink TEXT PRIMARY KEY, pos INTEGER NOT NULL)")
         db.executemany(
             "INSERT INTO items (kind, body) VALUES (?, ?)",
-            [("r", b'{"i": 0}'), ("e", b'{"k": "x"}'), ("r", b'{"i": 2}')],
+            [
+                ("r", orjson.dumps(items(1, 0)[0])),
+                ("e", orjson.dumps(OLD_EVENT)),
+                ("r", orjson.dumps(items(1, 2)[0])),
+            ],
         )
         db.execute("INSERT INTO cursors VALUES ('a', 1)")
     box = Outbox(path, ["a"])
     got = box.read("a", 10)
     assert got is not None and (got.first, got.last) == (2, 3)
-    assert ids(got) == [2] and got.events == [{"k": "x"}]
-    assert box.append(items(1, 9)) == (4, 4)
+    assert ids(got) == [2] and got.events == [OLD_EVENT]
+    assert box.append_wire(items(1, 9), []) == (4, 4)
