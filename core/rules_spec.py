@@ -176,7 +176,7 @@ class NightFlowRule(_RuleBase):
     clean_nights: int = Field(default=2, ge=1)
 
 
-RuleSpec = Annotated[
-    ThresholdRule | OfflineRule | EventRule | StateRule | CountRule | RateRule | NightFlowRule,
-    Field(discriminator="kind"),
-]
+AnyRule = ThresholdRule | OfflineRule | EventRule | StateRule | CountRule | RateRule | NightFlowRule
+"""Every rule kind; each is evaluated by its module in server/rules/kinds/."""
+
+RuleSpec = Annotated[AnyRule, Field(discriminator="kind")]

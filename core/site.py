@@ -16,8 +16,10 @@ from pydantic import (
     model_validator,
 )
 
+import sites
 from core.durations import Duration
 from core.profiles import DeviceClass, Profile
+from core.roles import BUILDING_SCOPED_ROLES, ROLES
 from core.rules_spec import Severity
 from core.yamlfile import ConfigError, load_model
 
@@ -26,6 +28,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The demo campus, shipped as package data: the settings' default site file.
+DEFAULT_SITE_FILE = sites.DEMO_SITE_FILE
 DEFAULT_CURFEW = time(23, 0)  # shared/DOMAIN.md, "Dormitories"
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -126,21 +130,6 @@ class RuleOverride(_Strict):
 
 
 # The audiences a rule's `notify` and a channel's `role` may name (server/auth/model.py Role).
-ROLES = frozenset(
-    {
-        "admin",
-        "maintenance",
-        "dorm_manager",
-        "food_safety",
-        "canteen_manager",
-        "security",
-        "counsellor",
-    }
-)
-# Roles whose scope is their buildings: a channel for one must say which (DOMAIN.md, "Roles").
-BUILDING_SCOPED_ROLES = frozenset({"dorm_manager", "canteen_manager", "counsellor"})
-
-
 def _known_role(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; known: {', '.join(sorted(ROLES))}")

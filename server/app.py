@@ -23,13 +23,17 @@ from server.api.routes import alerts, auth, devices, dorms, kpis, public, stream
 from server.auth.users import ensure_demo_users
 from server.context import ServerContext
 from server.db.engine import make_engine, migrate, session_factory
+from server.dorms.late_returns import LateReturnRecorder
+from server.events.bus import EventBus
 from server.history.influxql import InfluxQLHistory
 from server.history.reader import HistoryReader, SqlHistory
 from server.ingest.consumer import UplinkConsumer
-from server.ingest.processor import Processor
+from server.ingest.pipeline import IngestPipeline
 from server.notifications.notifier import Notifier
-from server.notifications.stream import Broadcaster
+from server.rules.index import RuleIndex
+from server.rules.runner import RuleRunner
 from server.settings import ServerSettings
+from server.stream.hub import LiveHub
 from server.work_orders.intake import FormTokens
 
 log = logging.getLogger(__name__)
@@ -44,9 +48,11 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
     profiles = load_profiles(settings.profiles_dir)
     site = load_site(settings.site_file, profiles)
     class_rules = load_class_rules(settings.profiles_dir / "classes")
-    broadcaster = Broadcaster()
-    processor = Processor(sessions, site, profiles, class_rules, broadcaster)
-    processor.sync_devices()
+    registry = CollectorRegistry()
+    bus = EventBus(registry)
+    rules = RuleRunner(RuleIndex(site, profiles, class_rules), site.tz)
+    pipeline = IngestPipeline(sessions, site, profiles, rules, bus)
+    pipeline.sync_devices()
     if settings.demo:
         with sessions.begin() as s:
             ensure_demo_users(s, settings.demo_password.get_secret_value())
@@ -61,9 +67,12 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
         )
     else:
         history = SqlHistory(make_engine(settings.ts_url()))
-    registry = CollectorRegistry()
-    notifier = Notifier(sessions, site, processor.rule_index, clock, registry)
-    broadcaster.add_listener(notifier.on_event)
+    # The consumers of domain events; each subscribes to what it needs.
+    live = LiveHub()
+    live.subscribe_to(bus)
+    notifier = Notifier(sessions, site, rules.index.notify_roles, clock, registry)
+    notifier.subscribe(bus)
+    LateReturnRecorder(sessions, site).subscribe_to(bus)
     return ServerContext(
         settings=settings,
         clock=clock,
@@ -72,8 +81,10 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
         site=site,
         profiles=profiles,
         class_rules=class_rules,
-        broadcaster=broadcaster,
-        processor=processor,
+        bus=bus,
+        live=live,
+        rules=rules,
+        pipeline=pipeline,
         history=history,
         registry=registry,
         notifier=notifier,
@@ -101,7 +112,7 @@ def create_app(
             ctx.consumer = UplinkConsumer(
                 endpoint,
                 settings.mqtt_client_id,
-                ctx.processor,
+                ctx.pipeline,
                 ctx.clock,
                 settings.tick_seconds,
                 ctx.registry,

@@ -12,12 +12,14 @@ from core.clock import Clock
 from core.profiles import Profile
 from core.ruleset import ClassRules
 from core.site import SiteConfig
+from server.events.bus import EventBus
 from server.history.reader import HistoryReader
 from server.ingest.consumer import UplinkConsumer
-from server.ingest.processor import Processor
+from server.ingest.pipeline import IngestPipeline
 from server.notifications.notifier import Notifier
-from server.notifications.stream import Broadcaster
+from server.rules.runner import RuleRunner
 from server.settings import ServerSettings
+from server.stream.hub import LiveHub
 from server.work_orders.intake import FormTokens, RateLimiter
 
 
@@ -30,8 +32,10 @@ class ServerContext:
     site: SiteConfig
     profiles: dict[str, Profile]
     class_rules: dict[str, ClassRules]
-    broadcaster: Broadcaster
-    processor: Processor
+    bus: EventBus  # domain events: producers publish after commit, consumers subscribe
+    live: LiveHub  # the browser stream's subscribers
+    rules: RuleRunner
+    pipeline: IngestPipeline
     history: HistoryReader
     registry: CollectorRegistry
     notifier: Notifier

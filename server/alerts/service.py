@@ -1,13 +1,47 @@
-"""Alert lifecycle: raise (once per device and rule), acknowledge, resolve, with history."""
+"""Alert lifecycle: raise (once per device and rule), acknowledge, assign, resolve, with
+history. Each change appends its domain event to `events`, which the caller publishes after
+its commit: a change and its event are written here and nowhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.alerts.model import Alert, AlertEvent, AlertState
+from server.events.types import (
+    AlertAcknowledged,
+    AlertAssigned,
+    AlertRaised,
+    AlertResolved,
+    AlertSnapshot,
+    DomainEvent,
+)
+
+
+def snapshot(a: Alert) -> AlertSnapshot:
+    return AlertSnapshot(
+        id=a.id,
+        device_id=a.device_id,
+        building=a.building,
+        device_class=a.device_class,
+        rule=a.rule,
+        severity=a.severity,
+        state=a.state,
+        message=a.message,
+        raised_at=a.raised_at,
+        value=a.value,
+        peak=a.peak,
+        acknowledged_at=a.acknowledged_at,
+        acknowledged_by=a.acknowledged_by,
+        resolved_at=a.resolved_at,
+        resolved_by=a.resolved_by,
+        assignee=a.assignee,
+        work_order_id=a.work_order_id,
+        condition_unknown=a.condition_unknown,
+    )
 
 
 class AlertStateError(ValueError):
@@ -20,6 +54,7 @@ def open_alert(session: Session, device_id: str, rule: str) -> Alert | None:
 
 def raise_alert(
     session: Session,
+    events: list[DomainEvent],
     *,
     device_id: str,
     rule: str,
@@ -29,8 +64,11 @@ def raise_alert(
     value: float | None,
     building: str | None,
     device_class: str | None,
+    follow_up: Callable[[Alert], None] | None = None,
 ) -> tuple[Alert, bool]:
-    """Returns (alert, created); an already open alert for the device and rule is reused."""
+    """Returns (alert, created); an already open alert for the device and rule is reused.
+    `follow_up` runs on a new alert before its AlertRaised event is taken (it opens the work
+    order), so listeners see the alert whole."""
     existing = open_alert(session, device_id, rule)
     if existing is not None:
         return existing, False
@@ -51,11 +89,20 @@ def raise_alert(
     alert.history.append(AlertEvent(at=at, actor="system", action="raised", comment=message))
     session.add(alert)
     session.flush()
+    if follow_up is not None:
+        follow_up(alert)
+    events.append(AlertRaised(at=at, alert=snapshot(alert)))
     return alert, True
 
 
 def acknowledge(
-    alert: Alert, *, actor: str, at: datetime, comment: str = "", assignee: str | None = None
+    alert: Alert,
+    events: list[DomainEvent],
+    *,
+    actor: str,
+    at: datetime,
+    comment: str = "",
+    assignee: str | None = None,
 ) -> None:
     """Someone has it: stops escalation and reminders. The acknowledger takes the alert
     unless an assignee is named or it already has one."""
@@ -65,10 +112,24 @@ def acknowledge(
     alert.acknowledged_at, alert.acknowledged_by = at, actor
     alert.history.append(AlertEvent(at=at, actor=actor, action="acknowledged", comment=comment))
     if assignee is not None or alert.assignee is None:
-        assign(alert, actor=actor, at=at, assignee=assignee or actor)
+        _assign(alert, actor=actor, at=at, assignee=assignee or actor)
+    events.append(AlertAcknowledged(at=at, alert=snapshot(alert), actor=actor))
 
 
-def assign(alert: Alert, *, actor: str, at: datetime, assignee: str, comment: str = "") -> None:
+def assign(
+    alert: Alert,
+    events: list[DomainEvent],
+    *,
+    actor: str,
+    at: datetime,
+    assignee: str,
+    comment: str = "",
+) -> None:
+    _assign(alert, actor=actor, at=at, assignee=assignee, comment=comment)
+    events.append(AlertAssigned(at=at, alert=snapshot(alert), actor=actor))
+
+
+def _assign(alert: Alert, *, actor: str, at: datetime, assignee: str, comment: str = "") -> None:
     if alert.state == AlertState.RESOLVED:
         raise AlertStateError(f"alert {alert.id} is resolved; nothing to assign")
     alert.assignee = assignee
@@ -77,7 +138,13 @@ def assign(alert: Alert, *, actor: str, at: datetime, assignee: str, comment: st
 
 
 def resolve(
-    alert: Alert, *, actor: str, at: datetime, comment: str = "", peak: float | None = None
+    alert: Alert,
+    events: list[DomainEvent],
+    *,
+    actor: str,
+    at: datetime,
+    comment: str = "",
+    peak: float | None = None,
 ) -> None:
     if alert.state == AlertState.RESOLVED:
         raise AlertStateError(f"alert {alert.id} is already resolved")
@@ -88,3 +155,4 @@ def resolve(
     if peak is not None:
         alert.peak = peak
     alert.history.append(AlertEvent(at=at, actor=actor, action="resolved", comment=comment))
+    events.append(AlertResolved(at=at, alert=snapshot(alert), actor=actor))

@@ -9,7 +9,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from server.auth.model import Role, User
+from core.roles import Role
+from server.auth.model import User
 from server.auth.scope import Viewer
 from server.auth.security import read_token
 from server.auth.users import by_username

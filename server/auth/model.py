@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import JSON, Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    MAINTENANCE = "maintenance"
-    DORM_MANAGER = "dorm_manager"
-    FOOD_SAFETY = "food_safety"
-    CANTEEN_MANAGER = "canteen_manager"
-    SECURITY = "security"
-    COUNSELLOR = "counsellor"
 
 
 class User(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.auth.model import Role
+from core.roles import Role
 
 COLD_STORAGE = frozenset({"chilled_fridge", "freezer", "sample_fridge"})
 

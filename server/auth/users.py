@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.auth.model import Role, User
+from core.roles import Role
+from server.auth.model import User
 from server.auth.security import hash_password
 
 DEMO_USERS: list[tuple[str, str, Role, list[str]]] = [

@@ -5,6 +5,7 @@ from server.auth.model import User
 from server.db.base import Base
 from server.dorms.late_returns import LateReturn
 from server.ingest.model import Device, Gateway
+from server.maintenance.model import MaintenanceWindow
 from server.notifications.model import NotificationLog
 from server.rules.store import RuleStateRow
 from server.work_orders.model import WorkOrder, WorkOrderEvent
@@ -16,6 +17,7 @@ __all__ = [
     "Device",
     "Gateway",
     "LateReturn",
+    "MaintenanceWindow",
     "NotificationLog",
     "RuleStateRow",
     "User",

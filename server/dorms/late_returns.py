@@ -11,11 +11,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import String, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from core.readings import DeviceEvent
 from core.site import SiteConfig
 from server.db.base import Base, UtcDateTime
+from server.events.bus import EventBus
+from server.events.types import DeviceEventReceived
 
 NIGHT_ENDS = time(5, 0)
 
@@ -79,3 +81,21 @@ def record(s: Session, site: SiteConfig, building: str | None, e: DeviceEvent) -
     )
     s.flush()  # a second copy of the event in the same batch now finds this one
     return True
+
+
+class LateReturnRecorder:
+    """Listens for card entries (DeviceEventReceived) and keeps the late ones. Runs after the
+    batch's commit, in its own transaction; idempotent on the event id, as redelivery needs."""
+
+    def __init__(self, sessions: sessionmaker[Session], site: SiteConfig) -> None:
+        self.sessions = sessions
+        self.site = site
+
+    def subscribe_to(self, bus: EventBus) -> None:
+        bus.subscribe(DeviceEventReceived, self.on_event, name="late_returns")
+
+    def on_event(self, ev: DeviceEventReceived) -> None:
+        if ev.event.kind != "card_granted":
+            return
+        with self.sessions.begin() as s:
+            record(s, self.site, ev.building, ev.event)

@@ -1,7 +1,7 @@
-"""Uplink consumer: MQTT (persistent session, QoS 1, manual ack) -> Processor.
+"""Uplink consumer: MQTT (persistent session, QoS 1, manual ack) -> IngestPipeline.
 
 A batch is acknowledged to the broker only after its transaction commits, so a server
-crash redelivers it; the processor is idempotent on reading and event ids.
+crash redelivers it; the pipeline is idempotent on reading and event ids.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter
 from core.clock import Clock
 from core.mqtturl import BrokerEndpoint, make_client
 from core.wire import DATA_SUBSCRIPTION, STATUS_SUBSCRIPTION, WireError, decode_batch, decode_status
-from server.ingest.processor import Processor
+from server.ingest.pipeline import IngestPipeline
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,13 @@ class UplinkConsumer:
         self,
         endpoint: BrokerEndpoint,
         client_id: str,
-        processor: Processor,
+        pipeline: IngestPipeline,
         clock: Clock,
         tick_seconds: float,
         registry: CollectorRegistry,
     ) -> None:
         self._endpoint = endpoint
-        self._processor = processor
+        self._pipeline = pipeline
         self._clock = clock
         self._tick = tick_seconds
         self._queue: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
@@ -98,20 +98,20 @@ class UplinkConsumer:
             if topic.endswith("/status"):
                 if not payload:
                     return  # a cleared retained status
-                self._processor.gateway_status(decode_status(payload), self._clock.now())
+                self._pipeline.gateway_status(decode_status(payload), self._clock.now())
                 return
             batch = decode_batch(payload)
         except WireError as exc:
             self.wire_errors.labels("wire_schema").inc()
             log.warning("rejected uplink message on %s: %s", topic, exc)
             return
-        self._processor.handle_batch(batch)
+        self._pipeline.handle_batch(batch)
         self.batches.inc()
         self.readings.inc(len(batch.readings))
 
     def _ticker(self) -> None:
         while not self._stop.wait(self._tick):
             try:
-                self._processor.tick(self._clock.now())
+                self._pipeline.tick(self._clock.now())
             except Exception:
                 log.exception("rule tick failed")

@@ -1,5 +1,5 @@
 """Run a rule set over recorded readings and list the alerts it would raise (a dry run of a
-rule change). The real Processor runs on a throw-away SQLite database and a manual clock."""
+rule change). The real ingest pipeline runs on a throw-away SQLite database and a manual clock."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from core.site import load_site
 from core.wire import UplinkBatch
 from server.alerts.model import Alert
 from server.db.engine import make_engine, migrate, session_factory
-from server.ingest.processor import Processor
-from server.notifications.stream import Broadcaster
+from server.events.bus import EventBus
+from server.ingest.pipeline import IngestPipeline
+from server.rules.index import RuleIndex
+from server.rules.runner import RuleRunner
 
 
 class ReplayError(ValueError):
@@ -119,24 +121,21 @@ def replay(
     with tempfile.TemporaryDirectory(prefix="cfm-replay-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'replay.db'}")
         migrate(engine)
-        processor = Processor(
-            session_factory(engine),
-            site,
-            profiles,
-            load_class_rules(profiles_dir / "classes"),
-            Broadcaster(),
+        index = RuleIndex(site, profiles, load_class_rules(profiles_dir / "classes"))
+        pipeline = IngestPipeline(
+            session_factory(engine), site, profiles, RuleRunner(index, site.tz), EventBus()
         )
-        processor.sync_devices()
+        pipeline.sync_devices()
         if burst:
-            processor.handle_batch(_batch(records))
+            pipeline.handle_batch(_batch(records))
         else:
             clock = records[0].measured_at if records else None
             for item in records:
                 while clock is not None and clock + tick <= item.measured_at:
                     clock += tick
-                    processor.tick(clock)
-                processor.handle_batch(_batch([item]))
-        with processor.sessions() as s:
+                    pipeline.tick(clock)
+                pipeline.handle_batch(_batch([item]))
+        with pipeline.sessions() as s:
             rows = s.scalars(select(Alert).order_by(Alert.raised_at, Alert.device_id, Alert.rule))
             result = [
                 ReplayedAlert(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from server.db.base import Base
@@ -18,12 +18,40 @@ class RuleStateRow(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-def forget_active(session: Session, device_id: str, rule: str) -> None:
-    """A person resolved the alert: a condition that persists must raise a new one."""
-    row = session.get(RuleStateRow, (device_id, rule))
-    if row is not None and row.state.get("active"):
-        row.state = {
-            k: v
-            for k, v in row.state.items()
-            if k not in ("active", "pending_since", "clear_since", "peak")
-        }
+class RuleStates:
+    """The rule state rows of one transaction, loaded once per device."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: dict[str, dict[str, RuleStateRow]] = {}
+        self._all = False
+
+    def _device(self, device_id: str) -> dict[str, RuleStateRow]:
+        rows = self._rows.get(device_id)
+        if rows is None and self._all:
+            rows = self._rows[device_id] = {}
+        if rows is None:
+            found = self.session.scalars(
+                select(RuleStateRow).where(RuleStateRow.device_id == device_id)
+            )
+            rows = self._rows[device_id] = {r.rule: r for r in found}
+        return rows
+
+    def load_all(self) -> None:
+        """Every device's rows in one query (the clock visits every device)."""
+        for row in self.session.scalars(select(RuleStateRow)):
+            self._rows.setdefault(row.device_id, {})[row.rule] = row
+        self._all = True
+
+    def get(self, device_id: str, rule: str) -> dict[str, Any]:
+        row = self._device(device_id).get(rule)
+        return row.state if row is not None else {}
+
+    def put(self, device_id: str, rule: str, state: dict[str, Any]) -> None:
+        rows = self._device(device_id)
+        row = rows.get(rule)
+        if row is None:
+            row = rows[rule] = RuleStateRow(device_id=device_id, rule=rule, state=state)
+            self.session.add(row)
+        else:
+            row.state = state

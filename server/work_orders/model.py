@@ -28,6 +28,8 @@ class WorkOrder(Base):
     device_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     building: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The class of the device it is about (who may see it); None for a manual report.
+    device_class: Mapped[str | None] = mapped_column(String(32), nullable=True)
     location: Mapped[str] = mapped_column(String(256), default="")
     category: Mapped[str] = mapped_column(String(32))
     priority: Mapped[str] = mapped_column(String(4))

@@ -43,6 +43,8 @@ class WorkOrderOut(BaseModel):
     reopen_count: int
     satisfaction: int | None
     condition_cleared: bool
+    # The moves the viewer may make now (POST .../transitions with one of these as `to`).
+    next: list[Status] = Field(default_factory=list)
 
 
 class WorkOrderDetail(WorkOrderOut):

@@ -1,4 +1,5 @@
-"""Work-order lifecycle: open (from an alert or by hand), transitions, condition cleared."""
+"""Work-order lifecycle: open (from an alert or by hand), transitions, condition cleared.
+Each change appends its domain event to `events`, published by the caller after its commit."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.roles import Role
 from core.rules_spec import Priority, WorkOrderSpec
 from server.alerts.model import Alert
+from server.events.types import DomainEvent, WorkOrderChanged, WorkOrderOpened, WorkOrderSnapshot
 from server.work_orders.model import Status, WorkOrder, WorkOrderEvent
 from server.work_orders.sla import deadlines
 
@@ -23,10 +26,57 @@ TRANSITIONS: dict[Status, set[Status]] = {
     Status.VERIFIED: set(),
 }
 _PRIORITY_ORDER = {Priority.P1: 1, Priority.P2: 2, Priority.P3: 3}
+# Who may make which move: the requester's side verifies or reopens; technicians do the rest.
+_VERIFIERS = frozenset(
+    {Role.ADMIN, Role.DORM_MANAGER, Role.FOOD_SAFETY, Role.CANTEEN_MANAGER, Role.MAINTENANCE}
+)
+_WORKERS = frozenset({Role.ADMIN, Role.MAINTENANCE})
+
+
+def may_move(role: Role, to: Status) -> bool:
+    return role in (_VERIFIERS if to in (Status.VERIFIED, Status.REOPENED) else _WORKERS)
+
+
+def next_moves(status: str, role: Role) -> list[Status]:
+    """The moves this role may make from `status` (what the UI offers as buttons)."""
+    return sorted(to for to in TRANSITIONS[Status(status)] if may_move(role, to))
 
 
 class TransitionError(ValueError):
     pass
+
+
+def snapshot(wo: WorkOrder) -> WorkOrderSnapshot:
+    return WorkOrderSnapshot(
+        id=wo.id,
+        source=wo.source,
+        device_id=wo.device_id,
+        device_class=wo.device_class,
+        alert_id=wo.alert_id,
+        building=wo.building,
+        location=wo.location,
+        category=wo.category,
+        priority=wo.priority,
+        status=wo.status,
+        title=wo.title,
+        description=wo.description,
+        assignee=wo.assignee,
+        created_at=wo.created_at,
+        respond_due_at=wo.respond_due_at,
+        due_at=wo.due_at,
+        accepted_at=wo.accepted_at,
+        resolved_at=wo.resolved_at,
+        verified_at=wo.verified_at,
+        reopen_count=wo.reopen_count,
+        satisfaction=wo.satisfaction,
+        condition_cleared=wo.condition_cleared,
+    )
+
+
+def _changed(
+    events: list[DomainEvent], wo: WorkOrder, at: datetime, actor: str, frm: str | None
+) -> None:
+    events.append(WorkOrderChanged(at=at, order=snapshot(wo), actor=actor, from_status=frm))
 
 
 def _log(
@@ -39,6 +89,7 @@ def _log(
 
 def open_from_alert(
     session: Session,
+    events: list[DomainEvent],
     *,
     alert: Alert,
     spec: WorkOrderSpec,
@@ -75,7 +126,10 @@ def open_from_alert(
                 f"escalated {old} -> {spec.priority.value} by alert #{alert.id} ({alert.rule})",
                 existing.status,
             )
-        existing.condition_cleared = False
+        elif not existing.condition_cleared:
+            return existing, False
+        existing.condition_cleared = False  # the condition is back: the order is needed
+        _changed(events, existing, at, "system", existing.status)
         return existing, False
     respond, due = deadlines(spec.priority, at, tz)
     wo = WorkOrder(
@@ -83,6 +137,7 @@ def open_from_alert(
         device_id=alert.device_id,
         alert_id=alert.id,
         building=alert.building,
+        device_class=alert.device_class,
         location=location,
         category=spec.category,
         priority=spec.priority.value,
@@ -98,11 +153,13 @@ def open_from_alert(
     _log(wo, at, "system", Status.OPEN, f"opened from alert ({alert.rule}): {alert.message}")
     session.add(wo)
     session.flush()
+    events.append(WorkOrderOpened(at=at, order=snapshot(wo)))
     return wo, True
 
 
 def open_manual(
     session: Session,
+    events: list[DomainEvent],
     *,
     category: str,
     priority: Priority,
@@ -113,6 +170,7 @@ def open_manual(
     requester: str,
     contact: str | None,
     device_id: str | None,
+    device_class: str | None,
     at: datetime,
     tz: ZoneInfo,
 ) -> WorkOrder:
@@ -122,6 +180,7 @@ def open_manual(
         device_id=device_id,
         alert_id=None,
         building=building,
+        device_class=device_class,
         location=location,
         category=category,
         priority=priority.value,
@@ -139,18 +198,23 @@ def open_manual(
     _log(wo, at, requester, Status.OPEN, "reported")
     session.add(wo)
     session.flush()
+    events.append(WorkOrderOpened(at=at, order=snapshot(wo)))
     return wo
 
 
-def mark_condition_cleared(wo: WorkOrder, at: datetime, why: str) -> None:
+def mark_condition_cleared(
+    wo: WorkOrder, events: list[DomainEvent], at: datetime, why: str
+) -> None:
     if wo.status in (Status.VERIFIED,) or wo.condition_cleared:
         return
     wo.condition_cleared = True
     _log(wo, at, "system", wo.status, f"condition cleared: {why}", wo.status)
+    _changed(events, wo, at, "system", wo.status)
 
 
 def transition(
     wo: WorkOrder,
+    events: list[DomainEvent],
     *,
     to: Status,
     actor: str,
@@ -182,3 +246,4 @@ def transition(
         wo.resolved_at = None
     _log(wo, at, actor, to, comment, current)
     wo.status = to
+    _changed(events, wo, at, actor, current)

@@ -1,6 +1,6 @@
 """The web UI in a real headless Chromium against a live in-process server.
 
-Data reaches the server through its own ingest processor (the path the MQTT consumer takes),
+Data reaches the server through its own ingest pipeline (the path the MQTT consumer takes),
 so no broker is needed: a warm chilled fridge, a door held open in dormitory A and a forced
 door in dormitory B. Every check reads what a person would see on the page, and where the page
 changes something, the REST API confirms it.
@@ -81,12 +81,12 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             ("canteen-sample-01", 2.2),
         ):
             readings.append(reading(device_id, "temperature", temp, now, seq=1))
-        server.ctx.processor.handle_batch(batch(readings))
+        server.ctx.pipeline.handle_batch(batch(readings))
         # Dorm A door held open, later a forced door in dorm B (a separate batch).
-        server.ctx.processor.handle_batch(
+        server.ctx.pipeline.handle_batch(
             batch([], [event("dorm-a-door-01", "door_held_open", now - timedelta(minutes=5))])
         )
-        server.ctx.processor.handle_batch(
+        server.ctx.pipeline.handle_batch(
             batch([], [event("dorm-b-door-02", "door_forced", now - timedelta(minutes=2))])
         )
         yield Seeded(
@@ -226,18 +226,18 @@ def test_wrong_password_shows_error_and_no_dashboard(seeded: Seeded, browser: Br
 
 def test_new_alert_appears_live_without_reload(seeded: Seeded, browser: Browser) -> None:
     server, b = seeded.server, browser
-    broadcaster = server.ctx.broadcaster
+    live = server.ctx.live
     # Earlier pages' event streams must be gone, so the count below is this page's stream.
     b.driver.get("about:blank")
-    b.wait_for(lambda _d: broadcaster.subscribers == 0, "earlier event streams to close")
+    b.wait_for(lambda _d: live.subscribers == 0, "earlier event streams to close")
     b.login(server.url, "maint")
-    b.wait_for(lambda _d: broadcaster.subscribers == 1, "the page's /api/stream connection")
+    b.wait_for(lambda _d: live.subscribers == 1, "the page's /api/stream connection")
     b.driver.execute_script("window.__noReload = 'still here'")
     before = b.row_ids("#alerts")
 
     at = datetime.now(UTC)
     forced: DeviceEvent = event("dorm-a-door-03", "door_forced", at, n=7)
-    server.ctx.processor.handle_batch(batch([], [forced]))
+    server.ctx.pipeline.handle_batch(batch([], [forced]))
     new_id = _alert_id(server, "dorm-a-door-03", "door_forced")
     assert f"alert-{new_id}" not in before
 

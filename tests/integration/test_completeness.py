@@ -85,7 +85,7 @@ def test_counting_survives_replays_and_restarts_and_polled_devices_count_missed_
     )
     t0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     with TestClient(app) as client:
-        processor = client.app.state.ctx.processor  # type: ignore[attr-defined]
+        pipeline = client.app.state.ctx.pipeline  # type: ignore[attr-defined]
 
         def fridge(seqs: list[int], start: int = 0) -> list[Any]:
             return [
@@ -95,12 +95,12 @@ def test_counting_survives_replays_and_restarts_and_polled_devices_count_missed_
             ]
 
         first = fridge([1, 2, 3, 5])
-        processor.handle_batch(batch(first))
-        processor.handle_batch(batch(first))  # the uplink redelivers the whole batch
-        processor.handle_batch(batch(fridge([1, 2], start=10)))  # rebooted: counts again
+        pipeline.handle_batch(batch(first))
+        pipeline.handle_batch(batch(first))  # the uplink redelivers the whole batch
+        pipeline.handle_batch(batch(fridge([1, 2], start=10)))  # rebooted: counts again
         # The electricity meter is polled every 15 s (its profile); 2 polls missed at 0:30.
         polls = [t0 + timedelta(seconds=s) for s in (0, 15, 30, 75, 90)]
-        processor.handle_batch(
+        pipeline.handle_batch(
             batch([reading("meter-elec-01", "power", 1.0, at, unit="W") for at in polls])
         )
         got = devices(client)

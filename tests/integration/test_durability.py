@@ -242,7 +242,7 @@ def test_server_restart_resumes_state_alerts_and_a_half_elapsed_delay(tmp_path: 
     )
 
     def feed(client: TestClient, readings: list[Any]) -> None:
-        client.app.state.ctx.processor.handle_batch(batch(readings))  # type: ignore[attr-defined]
+        client.app.state.ctx.pipeline.handle_batch(batch(readings))  # type: ignore[attr-defined]
 
     with TestClient(create_app(settings, clock=clock, consume=False)) as client:
         feed(

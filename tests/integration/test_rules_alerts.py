@@ -57,7 +57,7 @@ def alerts_of(client: TestClient, user: str, **params: str) -> list[dict[str, An
 
 def test_door_forced_is_critical_at_once_and_held_open_is_scoped(server: Any) -> None:
     client, ctx = server
-    ctx.processor.handle_batch(
+    ctx.pipeline.handle_batch(
         batch(
             [],
             [
@@ -74,7 +74,7 @@ def test_door_forced_is_critical_at_once_and_held_open_is_scoped(server: Any) ->
     assert [(a["device_id"], a["severity"]) for a in theirs] == [("dorm-b-door-03", "critical")]
     assert theirs[0]["raised_at"] == T0.isoformat().replace("+00:00", "Z")
     # The controller reports the door closed: the held-open alert ends by itself.
-    ctx.processor.handle_batch(
+    ctx.pipeline.handle_batch(
         batch([], [event("dorm-a-door-01", "door_closed", T0 + timedelta(minutes=2))])
     )
     assert alerts_of(client, "dorm-a", state="active") == []
@@ -106,7 +106,7 @@ def test_stream_carries_only_the_viewers_buildings(tmp_path: Path) -> None:
     try:
         ready.wait(timeout=10)
         now = datetime.now(UTC)
-        live.ctx.processor.handle_batch(
+        live.ctx.pipeline.handle_batch(
             batch(
                 [],
                 [
@@ -131,17 +131,17 @@ def test_silent_fridge_gets_an_offline_alert_and_keeps_its_temperature_alert(
     for minute in range(0, 40, 5):  # 9 °C for 35 min: critical after its 30 min delay
         at = T0 + timedelta(minutes=minute)
         clock.set(at)
-        ctx.processor.handle_batch(batch([reading(fridge, "temperature", 9.0, at, seq=minute)]))
+        ctx.pipeline.handle_batch(batch([reading(fridge, "temperature", 9.0, at, seq=minute)]))
     assert {a["rule"] for a in alerts_of(client, "food", state="active")} == {
         "temp_high_warning",
         "temp_high_critical",
     }
     last = T0 + timedelta(minutes=35)
     clock.set(last + timedelta(minutes=29))
-    ctx.processor.tick(clock.now())
+    ctx.pipeline.tick(clock.now())
     assert "sensor_offline" not in {a["rule"] for a in alerts_of(client, "food")}
     clock.set(last + timedelta(minutes=31))
-    ctx.processor.tick(clock.now())
+    ctx.pipeline.tick(clock.now())
     active = {a["rule"]: a for a in alerts_of(client, "food", state="active")}
     assert set(active) == {"temp_high_warning", "temp_high_critical", "sensor_offline"}
     assert active["temp_high_critical"]["condition_unknown"] is True
@@ -149,11 +149,11 @@ def test_silent_fridge_gets_an_offline_alert_and_keeps_its_temperature_alert(
     assert next(d for d in devices if d["id"] == fridge)["status"] == "offline"
     # Hours later, still silent: nothing resolves by itself.
     clock.set(last + timedelta(hours=6))
-    ctx.processor.tick(clock.now())
+    ctx.pipeline.tick(clock.now())
     assert len(alerts_of(client, "food", state="active")) == 3
     # Data again: offline clears; the temperature alert waits for real clear readings.
     back = last + timedelta(hours=6, minutes=1)
-    ctx.processor.handle_batch(batch([reading(fridge, "temperature", 9.1, back, seq=99)]))
+    ctx.pipeline.handle_batch(batch([reading(fridge, "temperature", 9.1, back, seq=99)]))
     active = {a["rule"]: a for a in alerts_of(client, "food", state="active")}
     assert set(active) == {"temp_high_warning", "temp_high_critical"}
     assert active["temp_high_critical"]["condition_unknown"] is False
@@ -184,7 +184,7 @@ def test_night_leak_opens_one_plumbing_order(
 ) -> None:
     client, ctx = server
     for r in recorded_night(T0, 500.0, dry_hour):  # live, one reading at a time
-        ctx.processor.handle_batch(batch([r]))
+        ctx.pipeline.handle_batch(batch([r]))
     wos = [
         w
         for w in client.get("/api/work-orders", headers=token(client, "maint")).json()
@@ -202,7 +202,7 @@ def test_repeated_door_alarms_open_one_maintenance_order(server: Any) -> None:
     door = "dorm-b-door-01"
     for day in range(4):
         at = T0 + timedelta(days=day)
-        ctx.processor.handle_batch(
+        ctx.pipeline.handle_batch(
             batch(
                 [],
                 [
@@ -238,11 +238,11 @@ def test_declared_maintenance_suppresses_alerts(server: Any, clock: ManualClock)
         ).status_code
         == 403
     )
-    ctx.processor.handle_batch(
+    ctx.pipeline.handle_batch(
         batch([], [event("dorm-a-door-04", "door_forced", T0 + timedelta(minutes=10))])
     )
     assert alerts_of(client, "maint") == []
-    ctx.processor.handle_batch(
+    ctx.pipeline.handle_batch(
         batch([], [event("dorm-a-door-04", "door_forced", T0 + timedelta(hours=2))])
     )
     assert [a["rule"] for a in alerts_of(client, "maint")] == ["door_forced"]
@@ -269,10 +269,10 @@ def test_closed_canteen_does_not_page_for_a_switched_off_fridge(
         ctx = client.app.state.ctx  # type: ignore[attr-defined]
         for minute in range(0, 60, 5):
             at = T0 + timedelta(minutes=minute)
-            ctx.processor.handle_batch(
+            ctx.pipeline.handle_batch(
                 batch([reading("canteen-fridge-04", "temperature", 18.0, at, seq=minute)])
             )
-        ctx.processor.handle_batch(batch([], [event("dorm-a-door-01", "door_forced", T0)]))
+        ctx.pipeline.handle_batch(batch([], [event("dorm-a-door-01", "door_forced", T0)]))
         assert [a["device_id"] for a in alerts_of(client, "admin")] == ["dorm-a-door-01"]
 
 
@@ -361,15 +361,15 @@ def test_gateway_last_will_is_one_alert_not_one_per_device(server: Any, clock: M
         reading(d, "temperature", 3.0, T0, seq=1)
         for d in ("canteen-fridge-01", "canteen-fridge-02", "canteen-freezer-01")
     ]
-    ctx.processor.handle_batch(batch(readings))
-    ctx.processor.gateway_status(GatewayStatus(gateway_id="gw-canteen", state="offline"), T0)
+    ctx.pipeline.handle_batch(batch(readings))
+    ctx.pipeline.gateway_status(GatewayStatus(gateway_id="gw-canteen", state="offline"), T0)
     clock.set(T0 + timedelta(hours=2))
-    ctx.processor.tick(clock.now())
+    ctx.pipeline.tick(clock.now())
     active = alerts_of(client, "admin", state="active")
     assert [(a["device_id"], a["rule"]) for a in active] == [
         ("gateway:gw-canteen", "gateway_offline")
     ]
-    ctx.processor.gateway_status(
+    ctx.pipeline.gateway_status(
         GatewayStatus(gateway_id="gw-canteen", state="online"), clock.now()
     )
     assert alerts_of(client, "admin", state="active") == []
@@ -402,8 +402,8 @@ def test_entries_after_curfew_are_late_returns_for_that_buildings_manager(server
             card("dorm-a-door-01", 7, 10, 6, day=1),  # morning: nothing
         ],
     )
-    ctx.processor.handle_batch(evening)
-    ctx.processor.handle_batch(evening)  # replayed: recorded once
+    ctx.pipeline.handle_batch(evening)
+    ctx.pipeline.handle_batch(evening)  # replayed: recorded once
 
     def late(user: str, **params: str) -> Any:
         return client.get(

@@ -1,4 +1,4 @@
-"""A recorded day of readings replayed through the real rule engine and processor gives
+"""A recorded day of readings replayed through the real ingest pipeline and rule kinds gives
 exactly the expected alerts, whether it arrives live (in event-time order, with the offline
 tick running on event time) or in one burst (as after a long gateway outage).
 

@@ -53,7 +53,7 @@ def consumer(ctx: Any) -> UplinkConsumer:
     return UplinkConsumer(
         parse_broker_url("mqtt://127.0.0.1:1"),
         "test",
-        ctx.processor,
+        ctx.pipeline,
         ctx.clock,
         5.0,
         CollectorRegistry(),

@@ -13,8 +13,8 @@ from server.alerts.schemas import AlertAction, AlertDetail, AlertOut, AssignIn
 from server.api.deps import Ctx, SessionDep, ViewerDep
 from server.auth.scope import can_see
 from server.auth.users import by_username
-from server.notifications.stream import LiveEvent
-from server.rules.store import forget_active
+from server.events.types import DomainEvent
+from server.rules.store import RuleStates
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -60,12 +60,10 @@ def _assignee(session: SessionDep, username: str | None) -> str | None:
     return user.username
 
 
-def _publish(ctx: Ctx, a: Alert) -> AlertOut:
-    out = AlertOut.model_validate(a)
-    ctx.broadcaster.publish(
-        LiveEvent("alert", out.model_dump(mode="json"), a.building, a.device_class)
-    )
-    return out
+def _commit(ctx: Ctx, session: SessionDep, a: Alert, events: list[DomainEvent]) -> AlertOut:
+    session.commit()
+    ctx.bus.publish_all(events)
+    return AlertOut.model_validate(a)
 
 
 def _act(
@@ -79,10 +77,12 @@ def _act(
     a = _visible(session, viewer, alert_id)
     body = body or AlertAction()
     assignee = _assignee(session, body.assignee)
+    events: list[DomainEvent] = []
     try:
         if action == "ack":
             service.acknowledge(
                 a,
+                events,
                 actor=viewer.username,
                 at=ctx.clock.now(),
                 comment=body.comment,
@@ -94,12 +94,13 @@ def _act(
                     422,
                     "assignee: assign before resolving (POST /api/alerts/{id}/assign)",
                 )
-            service.resolve(a, actor=viewer.username, at=ctx.clock.now(), comment=body.comment)
-            forget_active(session, a.device_id, a.rule)
+            service.resolve(
+                a, events, actor=viewer.username, at=ctx.clock.now(), comment=body.comment
+            )
+            ctx.rules.forget(RuleStates(session), a.device_id, a.rule)
     except service.AlertStateError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    session.commit()
-    return _publish(ctx, a)
+    return _commit(ctx, session, a, events)
 
 
 @router.post("/{alert_id}/ack")
@@ -116,14 +117,19 @@ def assign(
     a = _visible(session, viewer, alert_id)
     assignee = _assignee(session, body.assignee)
     assert assignee is not None
+    events: list[DomainEvent] = []
     try:
         service.assign(
-            a, actor=viewer.username, at=ctx.clock.now(), assignee=assignee, comment=body.comment
+            a,
+            events,
+            actor=viewer.username,
+            at=ctx.clock.now(),
+            assignee=assignee,
+            comment=body.comment,
         )
     except service.AlertStateError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    session.commit()
-    return _publish(ctx, a)
+    return _commit(ctx, session, a, events)
 
 
 @router.post("/{alert_id}/resolve")

@@ -9,18 +9,28 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from core.roles import Role
 from server.alerts.model import Alert
 from server.api.deps import Ctx, SessionDep, ViewerDep
-from server.auth.model import Role
 from server.auth.scope import can_see
 from server.history.reader import HistoryUnavailable
 from server.ingest.completeness import completeness_pct
 from server.ingest.model import Device
+from server.maintenance import service as maintenance
+from server.maintenance.model import MaintenanceWindow
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
 
-def _device_out(ctx: Ctx, d: Device, active: list[dict[str, Any]]) -> dict[str, Any]:
+def _category(ctx: Ctx, profile: str, metric: str) -> str:
+    p = ctx.profiles.get(profile)
+    spec = p.metric(metric) if p is not None else None
+    return spec.category if spec is not None else "primary"
+
+
+def _device_out(
+    ctx: Ctx, d: Device, active: list[dict[str, Any]], window: MaintenanceWindow | None
+) -> dict[str, Any]:
     cfg = ctx.site.device(d.id)
     completeness = completeness_pct(d)
     return {
@@ -39,10 +49,20 @@ def _device_out(ctx: Ctx, d: Device, active: list[dict[str, Any]]) -> dict[str, 
                 "value": v["v"],
                 "unit": v.get("u"),
                 "at": datetime.fromtimestamp(v["t"] / 1000).astimezone().isoformat(),
+                # primary (what the device is for) or diagnostic (battery, signal, ...)
+                "category": _category(ctx, d.profile, k),
             }
             for k, v in d.values.items()
         },
         "active_alerts": active,
+        # A declared maintenance window covering now: the device's rules raise nothing.
+        "maintenance": None
+        if window is None
+        else {
+            "until": (window.ends_at if window.ended_at is None else window.ended_at).isoformat(),
+            "by": window.declared_by,
+            "comment": window.comment,
+        },
         # Messages received and missed, and received / expected in % (None: unknown, the
         # device neither numbers its messages nor is polled on a cadence).
         "received": d.received,
@@ -73,7 +93,8 @@ def list_devices(ctx: Ctx, session: SessionDep, viewer: ViewerDep) -> list[dict[
                 "condition_unknown": a.condition_unknown,
             }
         )
-    return [_device_out(ctx, d, open_alerts.get(d.id, [])) for d in devices]
+    windows = maintenance.current(session, [d.id for d in devices], ctx.clock.now())
+    return [_device_out(ctx, d, open_alerts.get(d.id, []), windows.get(d.id)) for d in devices]
 
 
 def _visible_device(session: SessionDep, viewer: ViewerDep, device_id: str) -> Device:
@@ -98,7 +119,8 @@ def get_device(ctx: Ctx, session: SessionDep, viewer: ViewerDep, device_id: str)
             select(Alert).where(Alert.device_id == d.id, Alert.open_key.is_not(None))
         )
     ]
-    return _device_out(ctx, d, active)
+    window = maintenance.covering(session, d.id, ctx.clock.now())
+    return _device_out(ctx, d, active, window)
 
 
 @router.get("/{device_id}/readings")
@@ -156,6 +178,20 @@ def declare_maintenance(
     _visible_device(session, viewer, device_id)
     if body.until is not None and body.until.tzinfo is None:
         raise HTTPException(422, "until needs a time zone")
-    ctx.processor.declare_maintenance(session, device_id, body.until, viewer.username, body.comment)
+    now = ctx.clock.now()
+    if body.until is None:
+        maintenance.end(session, device_id=device_id, by=viewer.username, now=now)
+    else:
+        try:
+            maintenance.declare(
+                session,
+                device_id=device_id,
+                until=body.until,
+                by=viewer.username,
+                comment=body.comment,
+                now=now,
+            )
+        except maintenance.MaintenanceError as exc:
+            raise HTTPException(422, f"until: {exc}") from exc
     session.commit()
     return {"device_id": device_id, "maintenance_until": body.until, "by": viewer.username}

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 
+from core.roles import Role
 from server.api.deps import Ctx, SessionDep, ViewerDep
-from server.auth.model import Role
 from server.dorms.late_returns import LateReturn
 
 router = APIRouter(prefix="/api", tags=["dorms"])

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
+from core.roles import Role
 from server.api.deps import Ctx, SessionDep, ViewerDep
-from server.auth.model import Role
 from server.work_orders.kpi import compute
 from server.work_orders.model import WorkOrder
 

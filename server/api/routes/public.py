@@ -10,9 +10,9 @@ from prometheus_client import generate_latest
 
 from core.rules_spec import Priority
 from server.api.deps import Ctx, SessionDep
-from server.notifications.stream import LiveEvent
+from server.events.types import DomainEvent
 from server.work_orders import photos, service
-from server.work_orders.schemas import PublicFaultReport, WorkOrderOut
+from server.work_orders.schemas import PublicFaultReport
 from server.work_orders.sla import COMMITMENTS
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,10 @@ def fault_report(
             f"too many reports from this address (at most {limit} an hour); try again later",
             headers={"Retry-After": "3600"},
         )
+    events: list[DomainEvent] = []
     wo = service.open_manual(
         session,
+        events,
         category="reported",
         priority=Priority.P3,
         title=f"Reported: {body.description[:60]}",
@@ -104,19 +106,12 @@ def fault_report(
         requester="public",
         contact=body.contact,
         device_id=None,
+        device_class=None,
         at=now,
         tz=ctx.site.tz,
     )
     session.commit()
     if photo is not None:
         photos.save(ctx.settings.data_dir / "photos", wo.id, photo[0], photo[1])
-    ctx.broadcaster.publish(
-        LiveEvent(
-            "work_order",
-            WorkOrderOut.model_validate(wo).model_dump(mode="json"),
-            None,
-            None,
-            wo.category,
-        )
-    )
+    ctx.bus.publish_all(events)
     return {"id": wo.id, "status": "received", "respond_by": wo.respond_due_at.isoformat()}

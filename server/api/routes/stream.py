@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from server.api.deps import Ctx, ViewerDep
 from server.auth.scope import can_see
-from server.notifications.stream import LiveEvent
+from server.stream.hub import LiveEvent
 
 router = APIRouter(prefix="/api", tags=["stream"])
 
@@ -25,7 +25,7 @@ async def stream(ctx: Ctx, viewer: ViewerDep, request: Request) -> StreamingResp
             viewer, building=ev.building, device_class=ev.device_class, category=ev.category
         )
 
-    sub = ctx.broadcaster.subscribe(accept)
+    sub = ctx.live.subscribe(accept)
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -38,7 +38,7 @@ async def stream(ctx: Ctx, viewer: ViewerDep, request: Request) -> StreamingResp
                     continue
                 yield b"event: " + ev.type.encode() + b"\ndata: " + orjson.dumps(ev.data) + b"\n\n"
         finally:
-            ctx.broadcaster.unsubscribe(sub)
+            ctx.live.unsubscribe(sub)
 
     return StreamingResponse(
         events(),

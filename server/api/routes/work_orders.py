@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from server.api.deps import Ctx, SessionDep, ViewerDep
-from server.auth.model import Role
 from server.auth.scope import can_see
+from server.events.types import DomainEvent
 from server.ingest.model import Device
-from server.notifications.stream import LiveEvent
 from server.work_orders import photos, service
 from server.work_orders.model import Status, WorkOrder
 from server.work_orders.schemas import (
@@ -23,17 +24,8 @@ from server.work_orders.schemas import (
 router = APIRouter(prefix="/api/work-orders", tags=["work orders"])
 
 
-def _class_of(session: SessionDep, wo: WorkOrder) -> str | None:
-    if wo.device_id is None:
-        return None
-    d = session.get(Device, wo.device_id)
-    return d.device_class if d else None
-
-
-def _sees(session: SessionDep, viewer: ViewerDep, wo: WorkOrder) -> bool:
-    return can_see(
-        viewer, building=wo.building, device_class=_class_of(session, wo), category=wo.category
-    )
+def _sees(viewer: ViewerDep, wo: WorkOrder) -> bool:
+    return can_see(viewer, building=wo.building, device_class=wo.device_class, category=wo.category)
 
 
 @router.get("")
@@ -49,19 +41,28 @@ def list_work_orders(
         q = q.where(WorkOrder.status == status)
     if source:
         q = q.where(WorkOrder.source == source)
-    return [WorkOrderOut.model_validate(w) for w in session.scalars(q) if _sees(session, viewer, w)]
+    return [_out(WorkOrderOut, w, viewer) for w in session.scalars(q) if _sees(viewer, w)]
+
+
+Shape = TypeVar("Shape", bound=WorkOrderOut)
+
+
+def _out(shape: type[Shape], wo: WorkOrder, viewer: ViewerDep) -> Shape:
+    out = shape.model_validate(wo)
+    out.next = service.next_moves(wo.status, viewer.role)
+    return out
 
 
 def _visible(session: SessionDep, viewer: ViewerDep, wo_id: int) -> WorkOrder:
     wo = session.get(WorkOrder, wo_id)
-    if wo is None or not _sees(session, viewer, wo):
+    if wo is None or not _sees(viewer, wo):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no work order {wo_id}")
     return wo
 
 
 @router.get("/{wo_id}")
 def get_work_order(session: SessionDep, viewer: ViewerDep, wo_id: int) -> WorkOrderDetail:
-    return WorkOrderDetail.model_validate(_visible(session, viewer, wo_id))
+    return _out(WorkOrderDetail, _visible(session, viewer, wo_id), viewer)
 
 
 @router.get("/{wo_id}/photo")
@@ -76,6 +77,7 @@ def get_photo(ctx: Ctx, session: SessionDep, viewer: ViewerDep, wo_id: int) -> F
 @router.post("", status_code=201)
 def create(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: WorkOrderCreate) -> WorkOrderOut:
     building = body.building
+    d: Device | None = None
     if body.device_id is not None:
         d = session.get(Device, body.device_id)
         if d is None or not can_see(viewer, building=d.building, device_class=d.device_class):
@@ -83,8 +85,10 @@ def create(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: WorkOrderCrea
         building = building or d.building
     if building is not None and ctx.site.building(building) is None:
         raise HTTPException(422, f"building: unknown building {building!r}")
+    events: list[DomainEvent] = []
     wo = service.open_manual(
         session,
+        events,
         category=body.category,
         priority=body.priority,
         title=body.title,
@@ -94,31 +98,13 @@ def create(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: WorkOrderCrea
         requester=viewer.username,
         contact=None,
         device_id=body.device_id,
+        device_class=d.device_class if d is not None else None,
         at=ctx.clock.now(),
         tz=ctx.site.tz,
     )
     session.commit()
-    out = WorkOrderOut.model_validate(wo)
-    ctx.broadcaster.publish(
-        LiveEvent(
-            "work_order",
-            out.model_dump(mode="json"),
-            wo.building,
-            _class_of(session, wo),
-            wo.category,
-        )
-    )
-    return out
-
-
-# Who may make which move: the requester's side verifies; technicians do the rest.
-_VERIFIERS = {
-    Role.ADMIN,
-    Role.DORM_MANAGER,
-    Role.FOOD_SAFETY,
-    Role.CANTEEN_MANAGER,
-    Role.MAINTENANCE,
-}
+    ctx.bus.publish_all(events)
+    return _out(WorkOrderOut, wo, viewer)
 
 
 @router.post("/{wo_id}/transitions")
@@ -126,17 +112,15 @@ def transition(
     ctx: Ctx, session: SessionDep, viewer: ViewerDep, wo_id: int, body: TransitionIn
 ) -> WorkOrderDetail:
     wo = _visible(session, viewer, wo_id)
-    if body.to in (Status.VERIFIED, Status.REOPENED):
-        allowed = viewer.role in _VERIFIERS
-    else:
-        allowed = viewer.role in (Role.ADMIN, Role.MAINTENANCE)
-    if not allowed:
+    if not service.may_move(viewer.role, body.to):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"role {viewer.role} may not move a work order to {body.to}"
         )
+    events: list[DomainEvent] = []
     try:
         service.transition(
             wo,
+            events,
             to=body.to,
             actor=viewer.username,
             at=ctx.clock.now(),
@@ -147,13 +131,5 @@ def transition(
     except service.TransitionError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     session.commit()
-    ctx.broadcaster.publish(
-        LiveEvent(
-            "work_order",
-            WorkOrderOut.model_validate(wo).model_dump(mode="json"),
-            wo.building,
-            _class_of(session, wo),
-            wo.category,
-        )
-    )
-    return WorkOrderDetail.model_validate(wo)
+    ctx.bus.publish_all(events)
+    return _out(WorkOrderDetail, wo, viewer)

@@ -13,14 +13,7 @@ from core.rules_spec import (
     StateRule,
     ThresholdRule,
 )
-from server.rules.engine import (
-    RuleContext,
-    evaluate_count,
-    evaluate_night_flow,
-    evaluate_rate,
-    evaluate_state,
-    evaluate_threshold,
-)
+from tests.unit.server.rule_driver import Driver
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 24, 20, 0, tzinfo=TZ)
@@ -34,7 +27,7 @@ def test_state_rule_door_open_too_long() -> None:
         equals=True,
         **{"for": timedelta(minutes=10)},
     )
-    s: dict = {}
+    d = Driver(rule)
     kinds = []
     for minute, value in [
         (0, True),
@@ -45,8 +38,8 @@ def test_state_rule_door_open_too_long() -> None:
         (21, True),
         (25, False),
     ]:
-        s, ev = evaluate_state(rule, s, "d", value, T0 + timedelta(minutes=minute))
-        kinds += [(e.kind, minute) for e in ev]
+        ev = d.reading(value, T0 + timedelta(minutes=minute))
+        kinds += [(e.kind, round((e.at - T0).total_seconds() / 60)) for e in ev]
     assert kinds == [("raise", 20), ("clear", 25)]
 
 
@@ -58,21 +51,36 @@ def test_count_rule_invalid_cards_within_window() -> None:
         count=5,
         window=timedelta(minutes=5),
     )
-    s: dict = {}
+    d = Driver(rule)
     kinds = []
     # four denials spread over 8 minutes: never five within five minutes
     for i, minute in enumerate([0, 2, 4, 6, 8]):
-        s, ev = evaluate_count(rule, s, "d", "card_denied", f"a{i}", T0 + timedelta(minutes=minute))
+        ev = d.event("card_denied", T0 + timedelta(minutes=minute), f"a{i}")
         kinds += [e.kind for e in ev]
     assert kinds == []
     for i in range(5):  # a burst
-        s, ev = evaluate_count(
-            rule, s, "d", "card_denied", f"b{i}", T0 + timedelta(minutes=20, seconds=10 * i)
-        )
+        ev = d.event("card_denied", T0 + timedelta(minutes=20, seconds=10 * i), f"b{i}")
         kinds += [e.kind for e in ev]
     assert kinds == ["raise"]
-    s, ev = evaluate_count(rule, s, "d", "card_granted", "c", T0 + timedelta(minutes=26))
-    assert [e.kind for e in ev] == ["clear"]
+    ev = d.event("card_granted", T0 + timedelta(minutes=26), "c")
+    # The window after the last denial ran out at 25:40: the clear is dated then.
+    assert [(e.kind, e.at) for e in ev] == [("clear", T0 + timedelta(minutes=25, seconds=40))]
+
+
+def test_count_rule_clears_on_the_clock_when_no_event_follows() -> None:
+    rule = CountRule(
+        rule="cards",
+        severity=Severity.WARNING,
+        event="card_denied",
+        count=2,
+        window=timedelta(minutes=5),
+    )
+    d = Driver(rule)
+    d.event("card_denied", T0)
+    assert [e.kind for e in d.event("card_denied", T0 + timedelta(minutes=1))] == ["raise"]
+    assert d.time(T0 + timedelta(minutes=5, seconds=59)) == []
+    ev = d.time(T0 + timedelta(minutes=6))
+    assert [(e.kind, e.at) for e in ev] == [("clear", T0 + timedelta(minutes=6))]
 
 
 def test_rate_rule_freezer_warming_fast() -> None:
@@ -83,11 +91,11 @@ def test_rate_rule_freezer_warming_fast() -> None:
         rising_per_hour=4.0,
         window=timedelta(minutes=30),
     )
-    s: dict = {}
+    d = Driver(rule)
     kinds = []
     temps = [-20.0, -19.9, -19.8, -19.9, -18.0, -16.5, -15.0] + [-15.0] * 8
     for i, t in enumerate(temps):  # every 5 minutes
-        s, ev = evaluate_rate(rule, s, "f", t, T0 + timedelta(minutes=5 * i))
+        ev = d.reading(t, T0 + timedelta(minutes=5 * i))
         kinds += [(e.kind, i) for e in ev]
     assert kinds[0] == ("raise", 4)  # +2 °C in 20 min = 6 °C/h
     assert kinds[-1][0] == "clear"
@@ -103,18 +111,16 @@ def test_defrost_extends_the_delay_of_a_breach_that_starts_after_it() -> None:
         after_event="defrost_started",
         after_event_for=timedelta(minutes=60),
     )
-    defrost = int((T0 - timedelta(minutes=5)).timestamp() * 1000)
-    ctx = RuleContext(tz=TZ, last_events={"defrost_started": defrost})
-    s: dict = {}
+    d = Driver(rule, tz=TZ)
+    d.event("defrost_started", T0 - timedelta(minutes=5))
     raised = []
     for minute in range(0, 70, 5):
-        s, ev = evaluate_threshold(rule, s, "f", 6.5, T0 + timedelta(minutes=minute), "°C", ctx)
+        ev = d.reading(6.5, T0 + timedelta(minutes=minute), "°C")
         raised += [minute for e in ev if e.kind == "raise"]
     assert raised == [60]
-    s, ev = evaluate_threshold(rule, {}, "f", 6.5, T0, "°C", RuleContext(tz=TZ))
-    s, ev = evaluate_threshold(
-        rule, s, "f", 6.5, T0 + timedelta(minutes=30), "°C", RuleContext(tz=TZ)
-    )
+    plain = Driver(rule, tz=TZ)
+    plain.reading(6.5, T0, "°C")
+    ev = plain.reading(6.5, T0 + timedelta(minutes=30), "°C")
     assert [e.kind for e in ev] == ["raise"]  # no defrost: the normal 30 min
 
 
@@ -142,13 +148,15 @@ def night(
     return out
 
 
-def run_nights(series: list[tuple[datetime, float]], s: dict | None = None):  # type: ignore[no-untyped-def]
-    s = s or {}
+def run_nights(
+    series: list[tuple[datetime, float]], d: Driver | None = None
+) -> tuple[Driver, list[tuple[str, str]]]:
+    d = d or Driver(LEAK, tz=TZ)
     events = []
     for at, v in series:
-        s, ev = evaluate_night_flow(LEAK, s, "w", v, at, RuleContext(tz=TZ))
+        ev = d.reading(v, at)
         events += [(e.kind, at.astimezone(TZ).strftime("%m-%d %H:%M")) for e in ev]
-    return s, events
+    return d, events
 
 
 def test_flow_in_every_night_hour_is_judged_a_leak_at_seven() -> None:
@@ -166,7 +174,7 @@ def test_a_night_with_an_hour_without_readings_is_unknown_not_clean() -> None:
     assert events[0][0] == "raise"
     day2 = T0 + timedelta(days=1)
     s, events = run_nights(night(day2, 200.0, 0.01, missing_hour=2), s)
-    assert events == [] and s["active"] and s.get("clean", 0) == 0
+    assert events == [] and s.state["active"] and s.state.get("clean", 0) == 0
 
 
 def test_leak_clears_after_two_clean_nights() -> None:
@@ -181,5 +189,6 @@ def test_leak_clears_after_two_clean_nights() -> None:
 def test_night_replayed_in_one_burst_gives_the_same_judgement() -> None:
     series = night(T0, 100.0, 0.01)
     s, events = run_nights(series)
+    before = dict(s.state)
     again, more = run_nights(series, s)
-    assert more == [] and events == [("raise", "11-25 07:00")] and again == s
+    assert more == [] and events == [("raise", "11-25 07:00")] and again.state == before

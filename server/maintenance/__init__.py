@@ -1,0 +1,1 @@
+"""Declared maintenance windows: while one covers a device, its rules raise nothing."""

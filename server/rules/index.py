@@ -1,0 +1,58 @@
+"""Which rules each device has, bound to their kinds and indexed by the input they take."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.profiles import Profile
+from core.rules_spec import AnyRule, OfflineRule
+from core.ruleset import ClassRules, effective_rules
+from core.site import SiteConfig
+from server.rules.kind import BoundRule
+from server.rules.kinds import bind
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRules:
+    by_metric: dict[str, tuple[BoundRule, ...]]  # rules on one metric
+    every_reading: tuple[BoundRule, ...]  # rules any reading moves (offline)
+    events: tuple[BoundRule, ...]
+    timed: tuple[BoundRule, ...]  # rules the clock moves (delays, offline)
+    # The device's offline limit: delays never run out across a silence this long.
+    silence: timedelta | None
+
+
+class RuleIndex:
+    def __init__(
+        self, site: SiteConfig, profiles: dict[str, Profile], class_rules: dict[str, ClassRules]
+    ) -> None:
+        self.devices: dict[str, DeviceRules] = {}
+        self._specs: dict[tuple[str, str], AnyRule] = {}
+        for device in site.devices:
+            specs = effective_rules(device, profiles[device.profile], site, class_rules)
+            # Offline rules first: fresh data ends an outage before anything else is judged.
+            bound = sorted((bind(r) for r in specs), key=lambda b: b.spec.kind != "offline")
+            by_metric: dict[str, list[BoundRule]] = defaultdict(list)
+            for b in bound:
+                self._specs[(device.id, b.spec.rule)] = b.spec
+                if b.metric is not None:
+                    by_metric[b.metric].append(b)
+            offline = [r.after for r in specs if isinstance(r, OfflineRule)]
+            self.devices[device.id] = DeviceRules(
+                by_metric={m: tuple(rs) for m, rs in by_metric.items()},
+                every_reading=tuple(b for b in bound if b.metric is None and b.takes_readings),
+                events=tuple(b for b in bound if b.takes_events),
+                timed=tuple(b for b in bound if b.takes_time),
+                silence=min(offline) if offline else None,
+            )
+
+    def rule(self, device_id: str, rule: str) -> AnyRule | None:
+        return self._specs.get((device_id, rule))
+
+    def notify_roles(self, device_id: str, rule: str) -> tuple[str, ...] | None:
+        """Who a device's alert of this rule goes to (the rule's `notify`); None for an
+        alert that no device rule raised (gateway health)."""
+        spec = self._specs.get((device_id, rule))
+        return spec.notify if spec is not None else None

@@ -1,0 +1,1 @@
+"""The browser live stream (server-sent events), fed by domain events."""
