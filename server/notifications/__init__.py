@@ -1,1 +1,1 @@
-"""Live event fan-out (SSE) and notification channels."""
+"""Notifications: routing, text, policy, delivery and the notification log (see notifier.py)."""

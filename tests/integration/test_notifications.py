@@ -1,9 +1,9 @@
 """Notifications through Apprise to a real SMTP server (aiosmtpd) and a real HTTP webhook
-receiver: routed by role and building, sent once, flapping and floods held for a digest,
-escalated along the site's chain after the severity's time, reminded until acknowledged,
-failures counted, logged without secrets and retried. Plus the alert actions that stop
-escalation (acknowledge, assign, resolve), the live stream's scope, and the notification
-log's migration on PostgreSQL."""
+receiver: routed by role and building, sent once, flapping and floods held for a digest
+(flapping recognised across a restart), escalated along the site's chain after the
+severity's time, reminded until acknowledged, failures counted, logged without secrets and
+retried. Plus the alert actions that stop escalation (acknowledge, assign, resolve), the
+live stream's scope, and the notification log's migrations on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import sqlalchemy as sa
 import yaml
+from alembic import command
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
@@ -28,6 +30,7 @@ from sqlalchemy import create_engine, inspect, text
 from core.clock import ManualClock
 from server.app import create_app
 from server.context import ServerContext
+from server.db.base import UtcDateTime
 from server.db.engine import alembic_config
 from server.settings import ServerSettings
 from tests.harness import Smtp, start_smtp
@@ -128,7 +131,7 @@ class Server:
 
     def feed(self, *events: Any, readings: list[Any] | None = None) -> None:
         """Ingest at the events' time and wait until the notifier has handled it all."""
-        self.ctx.processor.handle_batch(batch(readings or [], list(events)))
+        self.ctx.pipeline.handle_batch(batch(readings or [], list(events)))
         self.ctx.notifier.drain()
 
     def tick_at(self, at: datetime) -> None:
@@ -300,6 +303,38 @@ def test_a_flapping_door_pages_once_and_the_repeats_come_as_one_digest(
     assert digests[0].rcpt_tos == ("dorm-a@campus.test",)
     assert digests[0].text.count(door) == 6
     assert server.metric("notifications_digests_total", "dorm-a") == 1
+
+
+def test_a_door_flapping_across_a_restart_is_still_held(
+    tmp_path: Path, smtp_server: Smtp, hook_env: Webhook
+) -> None:
+    # Flap state comes from the notification log, like the hourly budget: a restart between
+    # two raises of the same door does not page the dorm manager again.
+    site, door = site_with_channels(tmp_path, smtp_server), "dorm-a-door-04"
+
+    def mails() -> list[str]:
+        return to(smtp_server, "dorm-a@campus.test")
+
+    client, clock = make_server(tmp_path, site)
+    with client:
+        s = Server(client, client.app.state.ctx, clock)  # type: ignore[attr-defined]
+        s.feed(event(door, "door_held_open", T0))
+        clock.set(T0 + timedelta(minutes=1))
+        s.feed(event(door, "door_closed", T0 + timedelta(minutes=1)))
+    assert len(mails()) == 2, mails()  # raised and resolved
+
+    client, clock = make_server(tmp_path, site)  # a new server and notifier, same database
+    with client:
+        s = Server(client, client.app.state.ctx, clock)  # type: ignore[attr-defined]
+        for minutes, kind in ((5, "door_held_open"), (6, "door_closed")):
+            clock.set(T0 + timedelta(minutes=minutes))
+            s.feed(event(door, kind, clock.now()))
+        assert len(mails()) == 2, mails()
+        assert s.metric("notifications_throttled_total", "dorm-a") == 2
+        # The window slid with the held raise at 5 min: 35 minutes after it, news again.
+        clock.set(T0 + timedelta(minutes=40))
+        s.feed(event(door, "door_held_open", clock.now()))
+        assert len(mails()) == 3 and "ALERT" in mails()[2], mails()
 
 
 def test_a_flood_is_throttled_into_one_digest(
@@ -485,7 +520,7 @@ def test_stream_shows_dorm_a_alerts_to_dorm_a_only(tmp_path: Path) -> None:
     try:
         ready.wait(timeout=10)
         now = datetime.now(UTC)
-        process = live.ctx.processor.handle_batch
+        process = live.ctx.pipeline.handle_batch
         process(batch([], [event("dorm-b-door-02", "door_forced", now)]))
         process(batch([], [event("dorm-a-door-01", "door_held_open", now)]))
         mine = live.get("/api/alerts?state=active", "dorm-a")
@@ -537,5 +572,93 @@ def test_notification_log_migrates_and_deduplicates_on_postgresql(
                 text("SELECT channel, event, status FROM notification_log ORDER BY id")
             ).all()
         assert [tuple(r) for r in rows] == [("dorm-a", "raised", "sent")]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_the_flap_migration_keys_the_rows_written_before_it(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if dialect == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0004")
+    alerts = sa.table(
+        "alerts",
+        *(sa.column(c) for c in ("id", "device_id", "rule", "severity", "state", "message")),
+        sa.column("raised_at", UtcDateTime()),
+        sa.column("condition_unknown", sa.Boolean()),
+    )
+    log = sa.table(
+        "notification_log",
+        *(sa.column(c) for c in ("subject", "channel", "event", "status", "attempts")),
+        *(sa.column(c) for c in ("title", "error")),
+        sa.column("at", UtcDateTime()),
+    )
+    later = T0 + timedelta(minutes=3)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(alerts),
+                [
+                    {
+                        "id": 12,
+                        "device_id": "dorm-a-door-04",
+                        "rule": "door_held_open",
+                        "severity": "warning",
+                        "state": "resolved",
+                        "message": "",
+                        "raised_at": T0,
+                        "condition_unknown": False,
+                    },
+                ],
+            )
+            conn.execute(
+                sa.insert(log),
+                [
+                    {
+                        "subject": subject,
+                        "channel": "dorm-a",
+                        "event": ev,
+                        "status": "sent",
+                        "attempts": 1,
+                        "title": "",
+                        "error": "",
+                        "at": at,
+                    }
+                    for subject, ev, at in (
+                        ("alert:12", "raised", T0),
+                        ("alert:12", "resolved", later),
+                        ("wo:12", "opened", T0),  # a work order's message has no device|rule
+                    )
+                ],
+            )
+        command.upgrade(cfg, "0005")
+        keyed = sa.table(
+            "notification_log",
+            *(sa.column(c) for c in ("id", "subject", "event", "flap_key")),
+            sa.column("at", UtcDateTime()),
+            sa.column("claimed_at", UtcDateTime()),
+        )
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    keyed.c.subject, keyed.c.event, keyed.c.flap_key, keyed.c.claimed_at
+                ).order_by(keyed.c.id)
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            ("alert:12", "raised", "dorm-a-door-04|door_held_open", T0),
+            ("alert:12", "resolved", "dorm-a-door-04|door_held_open", later),
+            ("wo:12", "opened", None, T0),
+        ]
+        command.downgrade(cfg, "0004")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("notification_log")}
+        assert "flap_key" not in columns and "claimed_at" not in columns
     finally:
         engine.dispose()
