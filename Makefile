@@ -6,6 +6,7 @@ demo:
 	bash scripts/demo.sh
 test:
 	bash scripts/test.sh
+# Unit tests and the profile catalogue: no services started, about half a minute.
 test-fast: dev
 	.venv/bin/pytest -q tests/unit tests/profiles
 lint:

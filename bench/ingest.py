@@ -51,7 +51,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness.services import (  # noqa: E402
+from tests.harness import (  # noqa: E402
     VictoriaMetrics,
     free_port,
     start_mosquitto,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+import device_profiles
 from core.durations import Duration
 from core.rules_spec import RuleSpec
 from core.units import can_convert
@@ -340,7 +341,7 @@ class Profile(_Strict):
         return kinds
 
 
-DEFAULT_PROFILES_DIR = Path(__file__).resolve().parent.parent / "device_profiles"
+DEFAULT_PROFILES_DIR = device_profiles.DIRECTORY  # package data, not the source tree
 
 
 def load_profile(path: Path) -> Profile:

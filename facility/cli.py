@@ -13,6 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
+import sites
+
 EXIT_BAD_INPUT = 2
 
 
@@ -239,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = simsub.add_parser("run", help="run the site's simulated MQTT devices")
     r.add_argument(
         "--site",
-        default=str(Path(__file__).resolve().parent.parent / "sites" / "demo" / "site.yaml"),
+        default=str(sites.DEMO_SITE_FILE),
     )
     r.add_argument("--time-scale", type=float, default=1.0)
     r.add_argument("--report-every", type=float, default=60.0)
@@ -261,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rt.add_argument(
         "--site",
-        default=str(Path(__file__).resolve().parent.parent / "sites" / "demo" / "site.yaml"),
+        default=str(sites.DEMO_SITE_FILE),
         help="site config with the rule set to try (default: the demo site)",
     )
     rt.add_argument("--profiles", help="profiles folder (default: shipped)")

@@ -9,15 +9,14 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.profiles import DEFAULT_PROFILES_DIR
-
-REPO_ROOT = DEFAULT_PROFILES_DIR.parent
+from core.site import DEFAULT_SITE_FILE
 
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FACILITY_GATEWAY_", env_nested_delimiter="__")
 
     gateway_id: str = Field(default="gw-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    site_file: Path = REPO_ROOT / "sites" / "demo" / "site.yaml"
+    site_file: Path = DEFAULT_SITE_FILE
     profiles_dir: Path = DEFAULT_PROFILES_DIR
     # Topic filter watched whole ({site} filled in); "" to listen to profile topics only.
     watch_namespace: str = "campus/{site}/#"

@@ -10,8 +10,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.profiles import DEFAULT_PROFILES_DIR
+from core.site import DEFAULT_SITE_FILE
 
-REPO_ROOT = DEFAULT_PROFILES_DIR.parent
 DEMO_SECRET = "demo-insecure-secret-change-me-0123456789"
 
 
@@ -22,7 +22,7 @@ class ServerSettings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("data") / "server"
     database_url: str | None = None  # default: SQLite in data_dir
-    site_file: Path = REPO_ROOT / "sites" / "demo" / "site.yaml"
+    site_file: Path = DEFAULT_SITE_FILE
     profiles_dir: Path = DEFAULT_PROFILES_DIR
 
     broker: str = "mqtt://127.0.0.1:1883"

@@ -1,4 +1,4 @@
-"""Fixtures that start real services for the tests (see tests/harness/services.py).
+"""Fixtures that start real services for the tests (see tests/harness/, one module each).
 
 A missing program fails the test with the name of its Debian package; nothing is skipped.
 """

@@ -74,9 +74,9 @@ def production_site(tmp: Path) -> Path:
     """The demo site with its demo-only rule overrides removed: production delays."""
     import yaml
 
-    from core.profiles import DEFAULT_PROFILES_DIR
+    from core.site import DEFAULT_SITE_FILE
 
-    doc = yaml.safe_load((DEFAULT_PROFILES_DIR.parent / "sites/demo/site.yaml").read_text())
+    doc = yaml.safe_load(DEFAULT_SITE_FILE.read_text())
     doc.pop("rule_overrides", None)
     path = tmp / "site.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True))

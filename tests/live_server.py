@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,12 +17,10 @@ from core.clock import Clock
 from server.app import create_app
 from server.context import ServerContext
 from server.settings import ServerSettings
+from tests.harness import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# free_port is re-exported: several tests take it from here.
+__all__ = ["LiveServer", "free_port", "start_server"]
 
 
 @dataclass
@@ -65,12 +62,15 @@ def start_server(
     data_dir: Path, *, clock: Clock | None = None, site_file: Path | None = None
 ) -> LiveServer:
     """The demo server built in-process, without an MQTT consumer, served by uvicorn."""
+    # Only a given site file overrides the settings' own (FACILITY_SERVER_SITE_FILE, then the
+    # packaged demo site).
+    overrides: dict[str, Any] = {"site_file": site_file} if site_file else {}
     settings = ServerSettings(
         demo=True,
         data_dir=data_dir,
         broker="mqtt://127.0.0.1:1",
         tick_seconds=1.0,
-        **({"site_file": site_file} if site_file else {}),
+        **overrides,
     )
     app = create_app(settings, clock=clock, consume=False)
     port = free_port()

@@ -12,7 +12,7 @@ import pytest
 from core.mqtturl import make_client, parse_broker_url
 from gateway.sources.mqtt import READ_BLOCK, MqttSource
 from gateway.sources.raw import RawMessage
-from tests.harness.services import Mosquitto
+from tests.harness import Mosquitto
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
