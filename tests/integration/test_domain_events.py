@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
 
 from core.clock import ManualClock
 from core.wire import data_topic, encode_batch, encode_reading
@@ -91,7 +92,7 @@ def consuming_server(
 
 
 def publish(port: int, payload: bytes) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-gateway")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-gateway")
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
