@@ -8,10 +8,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 import device_profiles
 from core.durations import Duration
+from core.readings import RejectReason
 from core.rules_spec import RuleSpec
 from core.units import can_convert
 from core.yamlfile import ConfigError, ConfigErrors, load_model
@@ -290,11 +300,63 @@ class EventSpec(_Strict):
         return {name: name for name in self.attrs}
 
 
+Word = Annotated[int, Field(ge=0, le=0xFFFF)]
+# Bytes as a sniffer shows them: pairs of hex digits, spaces between them optional.
+HexBytes = Annotated[str, Field(pattern=r"^\s*[0-9A-Fa-f]{2}(\s*[0-9A-Fa-f]{2})*\s*$")]
+
+
 class Example(_Strict):
-    payload: str
+    """What the device sends and what the gateway makes of it; tests/profiles/ runs each.
+
+    The input is the transport's: `payload` (MQTT: the message body), `registers` (Modbus:
+    per metric, the 16-bit words its read returns, in the order they arrive) or `data`
+    (DL/T 645: per metric, its read reply's data field, identifier and value, with the 33H
+    offset removed). `expect` is the readings that come of it; `reject` the one rejection.
+    """
+
+    payload: str | None = None
+    registers: dict[str, tuple[Word, ...]] | None = None
+    data: dict[str, HexBytes] | None = None
     expect: dict[str, Any] | None = None
     events: tuple[str, ...] = ()
-    reject: str | None = None
+    reject: RejectReason | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> Example:
+        given = [k for k in ("payload", "registers", "data") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"an example needs exactly one of 'payload', 'registers' or 'data', got {given}"
+            )
+        return self
+
+
+# Which example input each transport takes, and the metric source it reads.
+_EXAMPLE_INPUT = {"mqtt": "payload", "modbus_rtu": "registers", "dlt645": "data"}
+
+
+def _example_problems(
+    examples: tuple[Example, ...], transport: MqttTransport | SerialTransport, metrics: Any
+) -> list[InitErrorDetails]:
+    """Examples that cannot run against this profile, each at the field that is wrong."""
+    keys = {m.key for m in metrics}
+    wanted = _EXAMPLE_INPUT[transport.kind]
+    problems: list[InitErrorDetails] = []
+
+    def problem(loc: tuple[str | int, ...], msg: str, value: Any) -> None:
+        # The message is a template to pydantic: braces from the file must stay text.
+        error = PydanticCustomError("example", msg.replace("{", "{{").replace("}", "}}"))
+        problems.append(InitErrorDetails(type=error, loc=loc, input=value))
+
+    for i, example in enumerate(examples):
+        for field in ("payload", "registers", "data"):
+            if field != wanted and getattr(example, field) is not None:
+                problem((i, field), f"a {transport.kind} profile's example gives '{wanted}'", field)
+        for field in ("registers", "data", "expect"):
+            for key in getattr(example, field) or {}:
+                if key not in keys:
+                    problem((i, field, key), f"{key!r} is not a metric of this profile", key)
+    return problems
 
 
 class Profile(_Strict):
@@ -309,6 +371,18 @@ class Profile(_Strict):
     events: tuple[EventSpec, ...] = ()
     default_rules: tuple[RuleSpec, ...] = ()
     examples: tuple[Example, ...] = ()
+
+    @field_validator("examples")
+    @classmethod
+    def _examples_fit(cls, examples: tuple[Example, ...], info: ValidationInfo) -> Any:
+        transport, metrics = info.data.get("transport"), info.data.get("metrics")
+        if transport is None or metrics is None:
+            return examples  # already refused; its own error says why
+        problems = _example_problems(examples, transport, metrics)
+        if problems:
+            # Raised with their own locations, so the error names the example's line.
+            raise ValidationError.from_exception_data("Example", problems)
+        return examples
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:

@@ -36,6 +36,9 @@ DEVICES = [
     ("sdm120", "eastron-sdm120", "2", "bus-b"),
     ("water", "cfm-water-modbus", "3", "bus-b"),
     ("ddsu666", "chint-ddsu666", "5", "bus-b"),
+    # INT32 low word first and INT16 (Carlo Gavazzi), INT32 high word first (ABB).
+    ("et112", "carlo-gavazzi-et112", "6", "bus-b"),
+    ("abb-b21", "abb-b21", "7", "bus-b"),
 ]
 
 
@@ -128,8 +131,7 @@ def test_every_serial_profile_reads_the_meters_values(rig: Rig, device: str) -> 
         # float32 keeps ~7 digits; DL/T 645 BCD keeps the identifier's decimals.
         assert value == pytest.approx(want[key], rel=1e-6, abs=0.051), key
     unit = {r.metric: r.unit for r in rig.readings[device]}
-    if "power" in unit:
-        assert unit["power"] == "W" and unit["energy"] == "kWh"
+    assert unit.get("power", "W") == "W" and unit.get("energy", "kWh") == "kWh"
 
 
 def test_a_silent_meter_goes_offline_and_its_bus_neighbour_keeps_answering(rig: Rig) -> None:

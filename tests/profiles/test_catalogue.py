@@ -1,4 +1,6 @@
-"""Every shipped profile loads, is consistent, and decodes its own examples as stated."""
+"""Every shipped profile loads, is consistent, and decodes its own examples as stated: MQTT
+payloads through the JSON decoder, serial answers (Modbus register words, DL/T 645 data
+fields) through the same decode functions the bus master calls between its polls."""
 
 from __future__ import annotations
 
@@ -7,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from core.profiles import DEFAULT_PROFILES_DIR, MqttTransport, load_profiles
+from core.profiles import DEFAULT_PROFILES_DIR, MqttTransport, SerialTransport, load_profiles
+from core.readings import Value
 from core.ruleset import effective_rules, load_class_rules
+from core.serial.errors import FrameError
 from core.site import load_site
 from core.yamlfile import ConfigError, ConfigErrors
 from gateway.decode.json_payload import JsonDecoder
+from gateway.decode.serial import SerialAnswer, metric_value, reject_reason
+from gateway.decode.values import ValueRejected
 
 PROFILES = load_profiles()
 CLASS_RULES = load_class_rules()
@@ -49,6 +55,7 @@ EXAMPLES = [
 def test_profile_example_decodes_as_stated(name: str, index: int) -> None:
     profile = PROFILES[name]
     example = profile.examples[index]
+    assert example.payload is not None  # an MQTT profile's examples are payloads
     out = JsonDecoder().decode(
         device_id="dev-1",
         profile=profile,
@@ -64,6 +71,47 @@ def test_profile_example_decodes_as_stated(name: str, index: int) -> None:
         got = {r.metric: r.value for r in out.readings}
         assert got == pytest.approx(example.expect)
     assert [e.kind for e in out.events] == list(example.events)
+
+
+SERIAL_EXAMPLES = [
+    pytest.param(name, i, id=f"{name}-{i}")
+    for name, profile in sorted(PROFILES.items())
+    if isinstance(profile.transport, SerialTransport)
+    for i in range(len(profile.examples))
+]
+
+
+@pytest.mark.parametrize(("name", "index"), SERIAL_EXAMPLES)
+def test_serial_profile_example_decodes_as_stated(name: str, index: int) -> None:
+    profile = PROFILES[name]
+    example = profile.examples[index]
+    answers: dict[str, SerialAnswer] = (
+        dict(example.registers)
+        if example.registers is not None
+        else {key: bytes.fromhex(text) for key, text in (example.data or {}).items()}
+    )
+    got: dict[str, Value] = {}
+    reasons = []
+    for key, answer in answers.items():
+        spec = profile.metric(key)
+        assert spec is not None
+        try:
+            got[key] = metric_value(spec, answer)
+        except (FrameError, ValueRejected) as exc:
+            reasons.append(reject_reason(exc))
+    assert reasons == ([example.reject] if example.reject else [])
+    if example.expect is not None:
+        assert got == pytest.approx(example.expect)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n, p in sorted(PROFILES.items()) if isinstance(p.transport, SerialTransport)],
+)
+def test_every_metric_of_a_serial_profile_has_an_example_reading(name: str) -> None:
+    profile = PROFILES[name]
+    shown = {key for e in profile.examples if not e.reject for key in e.expect or {}}
+    assert shown == {m.key for m in profile.metrics}
 
 
 def test_demo_site_loads_with_all_contract_ids() -> None:
@@ -92,6 +140,53 @@ def test_bad_profile_error_names_file_line_and_field(tmp_path: Path) -> None:
     line = next(i for i, s in enumerate(bad.splitlines(), 1) if "max: hot" in s)
     assert f"cfm-sim-fridge.yaml:{line}: metrics.0.valid.max" in text
     assert "other.yaml:" in text and "model: Field required" in text
+
+
+@pytest.mark.parametrize(
+    ("profile", "find", "replace", "field", "says"),
+    [
+        (
+            "eastron-sdm120",
+            "      current: [0x40A8, 0x0000]      # 5.25 A",
+            "      currant: [0x40A8, 0x0000]",
+            "examples.0.registers.currant",
+            "'currant' is not a metric of this profile",
+        ),
+        (
+            "dlt645-single-phase",
+            '  - data: {current: "00 01 02 02 00 15 80"}',
+            "  - registers: {current: [0x0001]}",
+            "examples.1.registers",
+            "a dlt645 profile's example gives 'data'",
+        ),
+        (
+            "dlt645-single-phase",
+            "    reject: bad_frame",
+            "    reject: bad_frames",
+            "examples.2.reject",
+            "Input should be",
+        ),
+        (
+            "dlt645-single-phase",
+            '  - data: {current: "00 01 02 02 00 15 80"}',
+            '  - data: {current: "00 01 02 02 00 15 8"}',
+            "examples.1.data.current",
+            "String should match pattern",
+        ),
+    ],
+)
+def test_a_wrong_example_is_named_by_file_line_and_field(
+    tmp_path: Path, profile: str, find: str, replace: str, field: str, says: str
+) -> None:
+    text = (DEFAULT_PROFILES_DIR / f"{profile}.yaml").read_text()
+    assert find in text
+    bad = text.replace(find, replace, 1)
+    (tmp_path / f"{profile}.yaml").write_text(bad)
+    with pytest.raises(ConfigErrors) as info:
+        load_profiles(tmp_path)
+    line = next(i for i, s in enumerate(bad.splitlines(), 1) if replace.strip() in s)
+    assert f"{profile}.yaml:{line}: {field}: " in str(info.value)
+    assert says in str(info.value)
 
 
 def test_unknown_preset_and_rule_metric_are_refused(tmp_path: Path) -> None:

@@ -349,7 +349,9 @@ WIRE_EXAMPLES = [
 @pytest.mark.parametrize(("name", "index"), WIRE_EXAMPLES)
 def test_wire_form_of_every_profile_example(name: str, index: int) -> None:
     profile = PROFILES[name]
-    payload = profile.examples[index].payload.encode()
+    text = profile.examples[index].payload
+    assert text is not None  # MQTT profiles' examples are payloads (core/profiles.py)
+    payload = text.encode()
     # The examples' own time, then a receive time it is too old for (restamped).
     assert_wire_matches(profile, payload, datetime(2025, 11, 24, 16, 0, 0, 250, tzinfo=UTC))
     assert_wire_matches(profile, payload, NOW)
