@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -110,12 +111,13 @@ def test_demo_fault_and_clear(demo: tuple[str, str]) -> None:
     def device(device_id: str) -> dict[str, Any]:
         return next(d for d in get("/api/devices") if d["id"] == device_id)
 
+    def complete(meter: str) -> bool:
+        d = device(meter)
+        return bool(d["online"]) and {"energy", "voltage", "current", "power"} <= set(d["values"])
+
     for meter in ("meter-elec-01", "meter-elec-02"):
         wait_until(
-            lambda m=meter: (
-                device(m)["online"]
-                and {"energy", "voltage", "current", "power"} <= set(device(m)["values"])
-            ),
+            functools.partial(complete, meter),
             60,
             f"{meter} online with energy, voltage, current and power",
         )

@@ -67,6 +67,7 @@ def test_a_device_that_skips_numbers_is_less_than_complete(
     finally:
         dev.loop_stop()
         gw.stop()
+    assert got is not None
     f1, f2 = got["canteen-fridge-01"], got["canteen-fridge-02"]
     assert (f1["received"], f1["gaps"]) == (18, 2)  # the duplicate of 12 counted once
     assert f1["completeness"] == pytest.approx(90.0)

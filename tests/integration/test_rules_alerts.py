@@ -369,9 +369,7 @@ def test_gateway_last_will_is_one_alert_not_one_per_device(server: Any, clock: M
     assert [(a["device_id"], a["rule"]) for a in active] == [
         ("gateway:gw-canteen", "gateway_offline")
     ]
-    ctx.pipeline.gateway_status(
-        GatewayStatus(gateway_id="gw-canteen", state="online"), clock.now()
-    )
+    ctx.pipeline.gateway_status(GatewayStatus(gateway_id="gw-canteen", state="online"), clock.now())
     assert alerts_of(client, "admin", state="active") == []
 
 

@@ -152,7 +152,7 @@ def run_nights(
     series: list[tuple[datetime, float]], d: Driver | None = None
 ) -> tuple[Driver, list[tuple[str, str]]]:
     d = d or Driver(LEAK, tz=TZ)
-    events = []
+    events: list[tuple[str, str]] = []
     for at, v in series:
         ev = d.reading(v, at)
         events += [(e.kind, at.astimezone(TZ).strftime("%m-%d %H:%M")) for e in ev]

@@ -32,7 +32,7 @@ def run(
     rule: ThresholdRule, series: list[tuple[int, float]], state: JsonState | None = None
 ) -> tuple[JsonState, list[tuple[str, float]]]:
     d = Driver(rule, state=state)
-    out = []
+    out: list[tuple[str, float]] = []
     for minute, value in series:
         events = d.reading(value, T0 + timedelta(minutes=minute))
         out += [(e.kind, minute_of(e.at)) for e in events]
@@ -200,7 +200,7 @@ def test_forgetting_a_suppressed_raise_lets_a_lasting_condition_raise_again() ->
 
 
 def test_state_written_by_the_previous_release_still_loads() -> None:
-    old = {
+    old: JsonState = {
         "last_ts": int((T0 + timedelta(minutes=15)).timestamp() * 1000),
         "active": False,
         "pending_since": int(T0.timestamp() * 1000),
