@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import orjson
@@ -19,7 +18,7 @@ from gateway.sinks.base import Sink, SinkError
 
 log = logging.getLogger(__name__)
 
-# Retention runs a minute after start, then hourly: rolling up is a few queries an hour.
+# Retention runs a minute after the first write, then hourly: rolling up is a few queries an hour.
 RETENTION_FIRST_MS = 60_000
 RETENTION_EVERY_MS = 3_600_000
 
@@ -54,7 +53,7 @@ class SqlTimeSeriesSink(Sink):
         self.name = name
         self.gateway_id = gateway_id
         self.retention_days = retention_days  # 0: keep every raw reading
-        self._next_retention_ms = int(time.time() * 1000) + RETENTION_FIRST_MS
+        self._next_retention_ms: int | None = None  # set by the first `maintain`
         self._engine = make_engine(url)
         self._readings_sql = _insert_sql(self._engine, ts.readings)
         self._events_sql = _insert_sql(self._engine, ts.events)
@@ -108,7 +107,11 @@ class SqlTimeSeriesSink(Sink):
 
     def maintain(self, now_ms: int) -> None:
         """Retention on its schedule: raw readings past `retention_days` rolled up hourly."""
-        if self.retention_days <= 0 or now_ms < self._next_retention_ms:
+        if self.retention_days <= 0:
+            return
+        if self._next_retention_ms is None:
+            self._next_retention_ms = now_ms + RETENTION_FIRST_MS
+        if now_ms < self._next_retention_ms:
             return
         self._next_retention_ms = now_ms + RETENTION_EVERY_MS
         hours, deleted = self.apply_retention(self.retention_days, now_ms)

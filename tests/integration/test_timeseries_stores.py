@@ -1,9 +1,11 @@
-"""Time-series stores for real: the InfluxDB v2 write path against VictoriaMetrics (its export
-API shows exactly what was stored), InfluxQL history reads against Debian's InfluxDB 1.6, and
-the whole gateway path from a device's MQTT message into the store."""
+"""Time-series stores for real, beyond the contract every sink keeps (test_sink_contract.py):
+the InfluxDB schema as VictoriaMetrics stores it (its export API shows exactly what was
+stored), InfluxQL history reads against Debian's InfluxDB 1.6, the SQL schema, retention and
+query plan, and the whole gateway path from a device's MQTT message into the store."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from core.profiles import load_profiles
 from core.site import load_site
+from core.wire import WireReading
 from gateway.app import Gateway
 from gateway.settings import GatewaySettings
 from gateway.sinks.influx import InfluxSink
@@ -22,37 +25,16 @@ from server.settings import ServerSettings
 from tests.harness import InfluxDB1, VictoriaMetrics
 from tests.helpers import token, wait_until
 from tests.integration.test_gateway_mqtt import TOPIC, publish, publisher
+from tests.integration.test_sink_contract import T0, door_event, outbox_items
 
 pytestmark = pytest.mark.integration
 SITE = Path(__file__).resolve().parents[2] / "sites" / "demo" / "site.yaml"
-T0 = 1_764_000_000_000  # 2025-11-24T16:00:00Z, ms
 
 
 def sink_for(url: str) -> InfluxSink:
     profiles = load_profiles()
     site = load_site(SITE, profiles)
     return InfluxSink(url, "test-token", "campus", "facility", site, profiles, "gw-canteen")
-
-
-def outbox_items(n: int) -> list[dict[str, Any]]:
-    """What the outbox hands a sink: one fridge message = temperature + door + seq."""
-    out: list[dict[str, Any]] = []
-    for i in range(n):
-        t = T0 + i * 60_000
-        for metric, value in (("temperature", 3.0 + i / 10), ("door_open", i % 2 == 0)):
-            out.append(
-                {
-                    "id": f"canteen-fridge-01/{metric}/{t}/{i}",
-                    "d": "canteen-fridge-01",
-                    "m": metric,
-                    "v": value,
-                    "t": t,
-                    "r": t + 40,
-                    "s": i,
-                    "u": "°C",
-                }
-            )
-    return out
 
 
 def test_influx_schema_in_victoria_metrics(victoria_metrics: VictoriaMetrics) -> None:
@@ -79,22 +61,6 @@ def test_influx_schema_in_victoria_metrics(victoria_metrics: VictoriaMetrics) ->
     assert temp["timestamps"] == [T0 + i * 60_000 for i in range(5)]
     assert temp["values"] == pytest.approx([3.0, 3.1, 3.2, 3.3, 3.4])
     assert by_name["chilled_fridge_door_open"]["values"] == [1, 0, 1, 0, 1]
-
-
-def test_a_replayed_batch_is_stored_once(victoria_metrics: VictoriaMetrics) -> None:
-    sink = sink_for(victoria_metrics.url)
-    items = outbox_items(20)
-    try:
-        sink.write(items[:30], [], 1, 30)
-        # A crash after the write and before the cursor moved: the outbox sends it again,
-        # overlapping the next batch.
-        sink.write(items[10:], [], 11, 40)
-        sink.write(items, [], 1, 40)
-    finally:
-        sink.close()
-    temp = victoria_metrics.export("chilled_fridge_temperature", start="0")
-    assert len(temp) == 1
-    assert temp[0]["timestamps"] == [T0 + i * 60_000 for i in range(20)]
 
 
 def test_gateway_writes_device_messages_to_victoria_metrics(
@@ -201,38 +167,37 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-def test_sql_store_takes_a_replayed_batch_once(sql_url: str) -> None:
+def test_sql_schema_keeps_unit_seq_and_event_attributes(sql_url: str) -> None:
     from sqlalchemy import create_engine, text
 
     from gateway.sinks.sql_ts import SqlTimeSeriesSink
 
     sink = SqlTimeSeriesSink(sql_url, "gw-canteen")
-    items = outbox_items(10)
-    events = [
-        {
-            "id": "dorm-a-door-01/door_forced/1",
-            "d": "dorm-a-door-01",
-            "k": "door_forced",
-            "t": T0,
-            "r": T0 + 5,
-            "a": {"reader": "main"},
-        }
-    ]
     try:
-        sink.write(items[:12], events, 1, 13)
-        sink.write(items, events, 1, 21)  # replay overlapping the first batch
+        sink.write(outbox_items(3), [door_event(0)], 1, 7)
     finally:
         sink.close()
     engine = create_engine(sql_url)
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT metric, seq, value_num FROM ts_readings ORDER BY metric, seq")
+            text(
+                "SELECT metric, seq, value_num, unit, quality, received_ts, gateway_id "
+                "FROM ts_readings ORDER BY metric, seq"
+            )
         ).all()
-        n_events = conn.execute(text("SELECT count(*) FROM ts_events")).scalar_one()
+        event = conn.execute(text("SELECT kind, attrs FROM ts_events")).one()
     engine.dispose()
-    assert len(rows) == 20 and n_events == 1
-    assert [r.seq for r in rows if r.metric == "temperature"] == list(range(10))
-    assert [r.value_num for r in rows if r.metric == "door_open"] == [1.0, 0.0] * 5
+    temps = [r for r in rows if r.metric == "temperature"]
+    assert [(r.seq, r.value_num, r.unit) for r in temps] == [
+        (0, 3.0, "°C"),
+        (1, 3.1, "°C"),
+        (2, 3.2, "°C"),
+    ]
+    assert [r.value_num for r in rows if r.metric == "door_open"] == [1.0, 0.0, 1.0]
+    assert {(r.quality, r.gateway_id) for r in rows} == {("good", "gw-canteen")}
+    assert temps[0].received_ts == T0 + 40
+    attrs = event.attrs if isinstance(event.attrs, dict) else json.loads(event.attrs)
+    assert (event.kind, attrs) == ("door_forced", {"reader": "main"})
 
 
 def test_sql_retention_rolls_old_readings_up_hourly(sql_url: str) -> None:
@@ -244,8 +209,9 @@ def test_sql_retention_rolls_old_readings_up_hourly(sql_url: str) -> None:
     sink = SqlTimeSeriesSink(sql_url, "gw-canteen")
     items = outbox_items(150)  # one fridge message a minute for 2.5 hours from T0
     recent_t = T0 + 10 * 86_400_000
-    recent = [
-        dict(i, id=f"recent/{i['id']}", t=recent_t + n * 60_000) for n, i in enumerate(items[:4])
+    recent: list[WireReading] = [
+        {**i, "id": f"recent/{i['id']}", "t": recent_t + n * 60_000}
+        for n, i in enumerate(items[:4])
     ]
     try:
         sink.write(items + recent, [], 1, 304)
@@ -281,6 +247,35 @@ def test_sql_retention_rolls_old_readings_up_hourly(sql_url: str) -> None:
     )
     assert len(points) == 3 + 2  # three hourly means, then the two recent raw temperatures
     engine.dispose()
+
+
+def test_sql_sink_runs_its_retention_from_the_sink_loop_on_its_schedule(tmp_path: Path) -> None:
+    import sqlite3
+
+    from gateway.sinks.sql_ts import SqlTimeSeriesSink
+
+    path = tmp_path / "ts.db"
+    sink = SqlTimeSeriesSink(f"sqlite:///{path}", "gw-canteen", retention_days=7)
+
+    def raw_rows() -> int:
+        with sqlite3.connect(path) as db:
+            return int(db.execute("SELECT count(*) FROM ts_readings").fetchone()[0])
+
+    later = T0 + 10 * 86_400_000  # every reading written here is past its 7 days by then
+    try:
+        sink.write(outbox_items(150), [], 1, 300)
+        sink.maintain(later)  # the sink loop's call after its first write: due in a minute
+        sink.maintain(later + 59_000)
+        assert raw_rows() == 300
+        sink.maintain(later + 60_000)  # due: rolled up hourly, raw rows deleted
+        assert raw_rows() == 0
+        sink.write(outbox_items(2, start=300), [], 301, 304)
+        sink.maintain(later + 120_000)  # within the hour: not run again
+        assert raw_rows() == 4
+        sink.maintain(later + 60_000 + 3_600_000)
+        assert raw_rows() == 0
+    finally:
+        sink.close()
 
 
 def test_a_devices_time_range_is_read_through_the_key_not_a_scan(tmp_path: Path) -> None:
