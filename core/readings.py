@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -81,6 +82,12 @@ class Rejection:
 def unix_ms(at: datetime) -> int:
     """Unix milliseconds, as reading ids and the uplink wire count time."""
     return int(at.timestamp() * 1000)
+
+
+def now_ms() -> int:
+    """The wall clock in Unix milliseconds: `unix_ms` of now, without making a datetime
+    (the MQTT source stamps every message it receives)."""
+    return time.time_ns() // 1_000_000
 
 
 def key_tail(stamp_ms: int, seq: int | None) -> str:

@@ -248,7 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--broker", default=argparse.SUPPRESS)
     sim.set_defaults(func=_cmd_sim)
 
-    dec = sub.add_parser("decode", help="decode a serial frame given as hex")
+    dec = sub.add_parser(
+        "decode",
+        help="decode a serial frame given as hex (a meter's error answer included); "
+        "exit 2 for a broken frame",
+    )
     dec.add_argument("protocol", choices=["dlt645", "modbus"])
     dec.add_argument("hex")
     dec.set_defaults(func=_cmd_decode)

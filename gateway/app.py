@@ -13,11 +13,12 @@ from typing import Any
 
 from core.mqtturl import parse_broker_url, with_credentials
 from core.profiles import load_profiles
-from core.readings import Reading, Rejection, RejectReason
+from core.readings import Reading, Rejection, RejectReason, now_ms
 from core.site import load_site
 from core.wire import WireEvent, WireReading, encode_readings
 from gateway.decode.json_payload import JsonDecoder, WireDecoded
 from gateway.decode.match import TopicMatcher
+from gateway.decode.mqtt_message import MessageDecoder
 from gateway.health import HealthReporter
 from gateway.metrics import GatewayMetrics
 from gateway.outbox.outbox import Outbox, OutboxFull
@@ -47,6 +48,7 @@ class Gateway:
             self.site, self.profiles, settings.gateway_id, settings.watch_namespace
         )
         self.decoder = JsonDecoder(load_key(settings.pseudonym_key, settings.data_dir))
+        self.messages = MessageDecoder(self.matcher, self.decoder, settings.max_payload_bytes)
         self.reject_log = RejectionLog(log)
         self._queue: queue.SimpleQueue[list[RawMessage]] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -178,40 +180,7 @@ class Gateway:
         return batch
 
     def decode(self, msg: RawMessage) -> WireDecoded:
-        if len(msg.payload) > self.settings.max_payload_bytes:
-            # Checked before routing, so a huge message on any topic is named for its size.
-            detail = (
-                f"payload of {len(msg.payload)} bytes exceeds {self.settings.max_payload_bytes}"
-            )
-            return _refused(
-                Rejection(
-                    reason=RejectReason.OVERSIZE,
-                    detail=detail,
-                    source=msg.topic,
-                    raw=msg.payload[:512],
-                )
-            )
-        route = self.matcher.route(msg.topic)
-        if route is None:
-            pattern = self.matcher.pattern_for(msg.topic)
-            reason = RejectReason.UNKNOWN_DEVICE if pattern else RejectReason.UNKNOWN_TOPIC
-            what = (
-                f"no device of this site publishes on {msg.topic!r} "
-                f"(looks like profile {pattern.profile.profile})"
-                if pattern
-                else f"topic {msg.topic!r} matches no device profile"
-            )
-            return _refused(
-                Rejection(reason=reason, detail=what, source=msg.topic, raw=msg.payload[:512])
-            )
-        return self.decoder.decode_wire(
-            device_id=route.device.id,
-            profile=route.profile,
-            topic=msg.topic,
-            payload=msg.payload,
-            received_ms=msg.received_ms,
-            retained=msg.retain,
-        )
+        return self.messages.decode(msg)
 
     def _ingest_loop(self) -> None:
         while not self._stop.is_set():
@@ -224,9 +193,10 @@ class Gateway:
         events: list[WireEvent] = []
         restamped = 0
         self.metrics.received.labels("mqtt").inc(len(batch))
+        decode = self.messages.decode
         for msg in batch:
             try:
-                decoded = self.decode(msg)
+                decoded = decode(msg)
             except Exception as exc:  # a decoder bug costs this one message, not the gateway
                 rej = Rejection(
                     reason=RejectReason.DECODE_ERROR,
@@ -310,13 +280,9 @@ class Gateway:
                 self.outbox.prune()
                 last_prune = time.monotonic()
             try:
-                sink.maintain(int(time.time() * 1000))
+                sink.maintain(now_ms())
             except SinkError as exc:
                 log.warning("%s", exc)
-
-
-def _refused(rejection: Rejection) -> WireDecoded:
-    return WireDecoded(readings=[], events=[], rejections=[rejection], restamped=0)
 
 
 def build_gateway(settings: GatewaySettings) -> Gateway:

@@ -29,6 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 
 from core.mqtturl import BrokerEndpoint, make_client
+from core.readings import now_ms
 from gateway.sources.raw import RawMessage
 
 log = logging.getLogger(__name__)
@@ -236,11 +237,11 @@ class MqttSource:
         # paho's own path: QoS 2, or a publish that arrived cut in two by a read
         topic = msg._topic.decode("utf-8", "replace")
         self._out.put(
-            [RawMessage(topic, bytes(msg.payload), _now_ms(), msg.mid, msg.qos, msg.retain)]
+            [RawMessage(topic, bytes(msg.payload), now_ms(), msg.mid, msg.qos, msg.retain)]
         )
 
     def _on_publishes(self, found: list[Publish]) -> None:
-        now = _now_ms()
+        now = now_ms()
         # A topic that is not UTF-8 keeps its replacement characters: routed nowhere, it
         # is counted as unknown_topic like any other stray message.
         self._out.put(
@@ -249,7 +250,3 @@ class MqttSource:
                 for t, p, mid, qos, retain in found
             ]
         )
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
