@@ -35,9 +35,28 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+# A language tag as browsers send it (zh-CN, en, en-GB).
+LanguageTag = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+class Text(_Strict):
+    """A name (and, for a device, its location) in another language than the site's."""
+
+    name: str | None = None
+    location: str | None = None
+
+
+class SiteText(_Strict):
+    """The site's name and its rule names in another language than the site's."""
+
+    name: str | None = None
+    rule_names: dict[str, str] = Field(default_factory=dict)
+
+
 class Building(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    name: str
+    name: str  # in the site's language
+    translations: dict[LanguageTag, Text] = Field(default_factory=dict)
     kind: Literal["canteen", "dorm", "teaching", "office", "utility", "other"] = "other"
     # Dorms: entries after this are late returns. A dorm without the key gets the default;
     # `curfew: null` says the building has none (staff housing).
@@ -55,7 +74,9 @@ class DeviceConfig(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     profile: str
     building: str
-    location: str
+    location: str  # in the site's language
+    name: str | None = None  # what people call it, in the site's language (default: the id)
+    translations: dict[LanguageTag, Text] = Field(default_factory=dict)
     room: str | None = None
     gateway: str = "gw-1"
     # Transport address: MQTT topic name, Modbus slave id, DL/T 645 meter address.
@@ -233,6 +254,9 @@ class Notifications(_Strict):
 class SiteConfig(_Strict):
     site: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
+    # The language names in this file are written in; the web UI shows them as written and
+    # takes other languages from `translations` (shared/DESIGN.md: zh-CN first).
+    language: LanguageTag = "zh-CN"
     timezone: str = "UTC"
     note: str = ""
     buildings: tuple[Building, ...]
@@ -241,6 +265,9 @@ class SiteConfig(_Strict):
     rule_overrides: tuple[RuleOverride, ...] = ()
     calendar: Calendar = Calendar()
     notifications: Notifications = Notifications()
+    # What people call each rule, in the site's language (rule id -> name).
+    rule_names: dict[str, str] = Field(default_factory=dict)
+    translations: dict[LanguageTag, SiteText] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
