@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from core.profiles import DEFAULT_PROFILES_DIR, DeviceClass, Profile
 from core.rules_spec import RuleSpec
-from core.site import DeviceConfig, SiteConfig
+from core.site import ComplianceLimits, DeviceConfig, SiteConfig
 from core.yamlfile import ConfigError, ConfigErrors, load_model
 
 _RULE = TypeAdapter(RuleSpec)
@@ -21,6 +21,8 @@ class ClassRules(BaseModel):
     device_class: DeviceClass
     source: str = ""  # where the numbers come from (regulation, our own judgement)
     rules: tuple[RuleSpec, ...] = ()
+    # Cold storage: the limits the cold-chain record is judged against (not the alarms').
+    compliance: ComplianceLimits | None = None
 
 
 def load_class_rules(directory: Path = DEFAULT_PROFILES_DIR / "classes") -> dict[str, ClassRules]:

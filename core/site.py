@@ -265,6 +265,8 @@ class SiteConfig(_Strict):
     rule_overrides: tuple[RuleOverride, ...] = ()
     calendar: Calendar = Calendar()
     notifications: Notifications = Notifications()
+    # The cold-chain record: compliance limits, meals and sample retention (ColdChain below).
+    cold_chain: ColdChain = Field(default_factory=lambda: ColdChain())
     # What people call each rule, in the site's language (rule id -> name).
     rule_names: dict[str, str] = Field(default_factory=dict)
     translations: dict[LanguageTag, SiteText] = Field(default_factory=dict)
@@ -300,6 +302,7 @@ class SiteConfig(_Strict):
             for b in change.buildings:
                 if b not in buildings:
                     raise ValueError(f"curfew change {change.name!r} names unknown building {b!r}")
+        self.cold_chain.check_references(self)
         return self
 
     @property
@@ -341,3 +344,116 @@ def load_site(path: Path, profiles: dict[str, Profile]) -> SiteConfig:
     if problems:
         raise ConfigError(str(path), problems)
     return site
+
+
+# -- cold chain (server/coldchain/, docs/cold-chain.md) ------------------------------------
+
+
+class ComplianceLimits(_Strict):
+    """The legal storage limits a cold-chain record is judged against: separate from the
+    alarm limits of the rules (those may warn earlier or wait longer). Defaults per device
+    class live in device_profiles/classes/<class>.yaml (`compliance:`), with their source."""
+
+    metric: str = "temperature"
+    min: float | None = None  # below this is out of range
+    max: float | None = None  # above this is out of range
+    # Readings further apart than this leave the whole time between them unknown (a gap):
+    # never counted as in range (shared/DOMAIN.md). Own default: three 5-minute reports.
+    max_gap: Duration = timedelta(minutes=15)
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _range(self) -> ComplianceLimits:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min {self.min} must be below max {self.max}")
+        if self.max_gap <= timedelta(0):
+            raise ValueError("max_gap must be longer than 0")
+        return self
+
+
+class ComplianceOverride(_Strict):
+    """A site's own limits for a device class or one device (a school that keeps chilled
+    food at or below 5 °C as the FDA advises): the fields given replace the class's."""
+
+    device_class: str | None = None
+    device: str | None = None
+    min: float | None = None
+    max: float | None = None
+    max_gap: Duration | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> ComplianceOverride:
+        if (self.device_class is None) == (self.device is None):
+            raise ValueError("name exactly one of device_class or device")
+        return self
+
+
+class Meal(_Strict):
+    """A meal service whose dishes are sampled (留样). `ends` is when service ends; samples
+    are due within `samples.log_within` after it."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    ends: time
+    weekdays: tuple[Weekday, ...] = ()  # empty = every day
+    buildings: tuple[str, ...] = ()  # canteens serving it; empty = every canteen
+    # The usual dishes; the day's menu entered through the API replaces them for that day.
+    dishes: tuple[str, ...] = ()
+
+    def served_on(self, day: date) -> bool:
+        return not self.weekdays or WEEKDAYS[day.weekday()] in self.weekdays
+
+
+class SampleRules(_Strict):
+    """Sample retention (留样): 学校食品安全与营养健康管理规定 (2019), shared/DOMAIN.md."""
+
+    min_weight_g: float = Field(default=125.0, gt=0)  # some schools require 200 g
+    retain: Duration = timedelta(hours=48)
+    log_within: Duration = timedelta(hours=1)  # after the meal ends (own timing)
+
+
+class ColdChain(_Strict):
+    compliance: tuple[ComplianceOverride, ...] = ()
+    meals: tuple[Meal, ...] = ()
+    samples: SampleRules = SampleRules()
+    # An excursion with no corrective action this long after it started notifies the
+    # food-safety officer once and shows as open (own; HACCP asks for an action on every
+    # deviation, the sample fridge's samples must move within 30 min).
+    action_due: Duration = timedelta(hours=2)
+    # A day's record is closed (and chained) this long after local midnight, so readings the
+    # gateway buffered during an outage are in it; later ones are corrections.
+    day_close_after: Duration = timedelta(hours=1)
+    # A reading that reached the gateway or the server this much after it was measured
+    # counts as late (delivered from a buffer) in the daily record.
+    late_after: Duration = timedelta(minutes=5)
+    calibration_warn_before: Duration = timedelta(days=14)
+    # Raw compliance readings are kept this long (at least 2 years: Food Safety Law); daily
+    # records, excursions, actions, samples and sign-offs are never deleted.
+    keep_readings: Duration = timedelta(days=731)
+
+    @model_validator(mode="after")
+    def _checks(self) -> ColdChain:
+        seen: set[str] = set()
+        for meal in self.meals:
+            if meal.id in seen:
+                raise ValueError(f"meal id {meal.id!r} appears twice")
+            seen.add(meal.id)
+        if self.keep_readings < timedelta(days=730):
+            raise ValueError("keep_readings: cold-chain records are kept at least 2 years (730d)")
+        return self
+
+    def check_references(self, site: SiteConfig) -> None:
+        buildings = {b.id for b in site.buildings}
+        devices = {d.id for d in site.devices}
+        for ov in self.compliance:
+            if ov.device is not None and ov.device not in devices:
+                raise ValueError(f"cold_chain.compliance names unknown device {ov.device!r}")
+        for meal in self.meals:
+            for b in meal.buildings:
+                if b not in buildings:
+                    raise ValueError(f"cold_chain meal {meal.id!r} names unknown building {b!r}")
+
+
+SiteConfig.model_rebuild()
