@@ -82,14 +82,30 @@ def _cmd_gateway(_args: argparse.Namespace) -> int:
 
 def _cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
     from server.app import create_app
     from server.settings import ServerSettings
 
-    settings = ServerSettings()
-    host = args.host or settings.host
-    port = args.port or settings.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+    try:
+        settings = ServerSettings(**overrides)
+    except ValidationError as exc:
+        # Named by setting, without the value given (a URL may carry a password).
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e["loc"]) or "settings"
+            print(f"error: FACILITY_SERVER_{where.upper()}: {e['msg']}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # The client address is the app's business (X-Forwarded-For only from the configured
+    # FACILITY_SERVER_TRUSTED_PROXIES), so uvicorn must not rewrite it from headers first.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+    )
     return 0
 
 
@@ -275,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--tick", type=float, default=60.0, help="live tick, seconds of event time")
     rt.add_argument("--json", action="store_true", help="print the alerts as JSON")
     ru.set_defaults(func=_cmd_rules)
+
+    from facility import users
+
+    users.add_parser(sub)
+
+    from facility import audit
+
+    audit.add_parser(sub)
 
     pr = sub.add_parser("profiles", help="device profile tools")
     prsub = pr.add_subparsers(dest="profiles_command", required=True)

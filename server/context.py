@@ -12,6 +12,7 @@ from core.clock import Clock
 from core.profiles import Profile
 from core.ruleset import ClassRules
 from core.site import SiteConfig
+from server.auth.services import AuthServices
 from server.events.bus import EventBus
 from server.history.reader import HistoryReader
 from server.ingest.consumer import UplinkConsumer
@@ -40,5 +41,6 @@ class ServerContext:
     registry: CollectorRegistry
     notifier: Notifier
     form_tokens: FormTokens
+    auth: AuthServices  # hashing, login throttle, open streams by session
     consumer: UplinkConsumer | None = None
     public_limiter: RateLimiter = field(default_factory=RateLimiter)

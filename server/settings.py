@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.mqtturl import parse_broker_url
 from core.profiles import DEFAULT_PROFILES_DIR
 from core.site import DEFAULT_SITE_FILE
 
 DEMO_SECRET = "demo-insecure-secret-change-me-0123456789"
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FACILITY_SERVER_", env_nested_delimiter="__")
+    # hide_input_in_errors: a wrong broker or database URL is reported without its value,
+    # which may carry a password.
+    model_config = SettingsConfigDict(
+        env_prefix="FACILITY_SERVER_", env_nested_delimiter="__", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -52,19 +69,111 @@ class ServerSettings(BaseSettings):
     public_form_max_age: timedelta = timedelta(hours=12)
     public_max_body_bytes: int = Field(default=3_200_000, gt=0)  # a 2 MB photo as base64
 
+    # -- the HTTP surface (docs/security.md) --------------------------------------------
+    # Every other request body: JSON of a form, a transition, a user.
+    max_body_bytes: int = Field(default=65_536, gt=0)
+    # Peers whose X-Forwarded-For is believed (a reverse proxy): addresses or networks.
+    # Empty: the client address is the TCP peer's, whatever a header says.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # /docs, /redoc and /openapi.json; None: on in demo mode only.
+    api_docs: bool | None = None
+    # /metrics: "off"; "local" = loopback peers only, or anyone sending metrics_token as a
+    # bearer token; "public" = anyone (behind a proxy that restricts it).
+    metrics: Literal["off", "local", "public"] = "local"
+    metrics_token: SecretStr | None = None
+    # Strict-Transport-Security, for a server reached over HTTPS (through its proxy).
+    hsts: bool = False
+
+    # -- accounts and sessions (docs/security.md) ------------------------------------------
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    # Argon2id, OWASP's minimum profile (19 MiB, 2 passes, 1 lane): about 30 ms a hash here.
+    # At most `password_hash_concurrency` hashes run at once (a login waits its turn, up to
+    # `password_hash_wait`, then gets 503), so logins can take at most that many times
+    # the memory cost, whatever arrives.
+    password_hash_memory_kib: int = Field(default=19_456, ge=8_192, le=1_048_576)
+    password_hash_time_cost: int = Field(default=2, ge=1, le=20)
+    password_hash_concurrency: int = Field(default=4, ge=1, le=64)
+    password_hash_wait: timedelta = timedelta(seconds=10)
+    # Login throttling: an account (by the name tried, known or not) gets
+    # `login_free_failures` free tries, then waits 2, 4, 8, ... s (at most
+    # `login_max_backoff`) before the next; an address gets `login_address_failures` failures
+    # per `login_address_window`, over any accounts.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_max_backoff: timedelta = timedelta(minutes=15)
+    login_address_failures: int = Field(default=20, ge=1)
+    login_address_window: timedelta = timedelta(minutes=15)
+    # Single-use tickets for the event stream (EventSource cannot send a header).
+    stream_ticket_ttl: timedelta = timedelta(seconds=30)
+    # The stream re-checks its session this often (revocations by another server process).
+    stream_session_check: timedelta = timedelta(seconds=15)
+
+    # -- the uplink boundary (docs/security.md) --------------------------------------------
+    uplink_max_bytes: int = Field(default=4_000_000, gt=0)
+    uplink_max_items: int = Field(default=50_000, gt=0)
+    # Device and receive times later than now + this are refused (clock skew allowance).
+    uplink_max_future: timedelta = timedelta(minutes=5)
+    # ... and earlier than now - this (a gateway's buffer rarely holds more).
+    uplink_max_age: timedelta = timedelta(days=400)
+    dead_letter_max_rows: int = Field(default=10_000, ge=100)
+
+    # -- maintenance windows and reports ---------------------------------------------------
+    maintenance_max: timedelta = timedelta(hours=72)
+    # A reported order's photo and contact are deleted this long after it is verified.
+    report_retention: timedelta = timedelta(days=180)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        try:
+            parse_broker_url(value)
+        except ValueError as exc:
+            # The parser quotes the URL; say what is wrong without it (it may hold a password).
+            reason = _without_urls(str(exc).replace(repr(value), "(as given)"))
+            raise ValueError(reason) from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {item!r} is not an address or network"
+                ) from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_demo_secret(self) -> ServerSettings:
-        if not self.demo and self.secret_key.get_secret_value() == DEMO_SECRET:
+        secret = self.secret_key.get_secret_value()
+        if not self.demo and secret == DEMO_SECRET:
             raise ValueError(
                 "FACILITY_SERVER_SECRET_KEY must be set outside demo mode "
                 "(the built-in key is public)"
             )
-        if len(self.secret_key.get_secret_value()) < 32:
+        if secret == DEMO_SECRET and not is_loopback(self.host):
+            raise ValueError(
+                f"the demo's built-in secret key is public: the server may bind only to "
+                f"loopback with it, not {self.host}; set FACILITY_SERVER_SECRET_KEY"
+            )
+        if len(secret) < 32:
             raise ValueError("FACILITY_SERVER_SECRET_KEY must be at least 32 characters")
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.demo if self.api_docs is None else self.api_docs
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'server.db'}"
 
     def ts_url(self) -> str:
         return self.tsdb_url or f"sqlite:///{self.data_dir.parent / 'gateway' / 'timeseries.db'}"
+
+
+def _without_urls(text: str) -> str:
+    """`text` with anything URL-shaped replaced: error messages must not carry credentials."""
+    import re
+
+    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+", "<url>", text)

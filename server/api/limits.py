@@ -1,8 +1,12 @@
-"""Request guards for the public routes: a body size cap enforced while the body streams in,
-and validation errors that name the field without echoing what was sent."""
+"""Request guards: a body size cap on every route, enforced while the body streams in; the
+client address (X-Forwarded-For only from configured proxies); validation errors on the
+public routes that name the field without echoing what was sent."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from functools import lru_cache
 from typing import Any
 
 from fastapi import Request
@@ -13,22 +17,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:
-    """Answers 413 when a request under `prefix` carries more than `max_bytes`: by its
+    """Answers 413 when a request carries more than its route's cap: `max_bytes`, or the cap
+    of the first path pattern (regular expression) in `larger` that matches (the routes
+    that take a photo). Judged by
     Content-Length at once, or (chunked) as soon as the bytes read exceed it. The body is
     buffered only up to the cap, so a huge upload costs no more memory than an allowed one."""
 
-    def __init__(self, app: ASGIApp, *, prefix: str, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.prefix = prefix
-        self.max_bytes = max_bytes
+        self.default = max_bytes
+        self.larger = [(re.compile(p), n) for p, n in (larger or {}).items()]
+
+    def cap(self, path: str) -> int:
+        return next((n for p, n in self.larger if p.fullmatch(path)), self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.cap(scope["path"])
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
+                await self._too_large(scope, receive, send, max_bytes)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -38,8 +50,8 @@ class BodyLimit:
                 break  # the client went away
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if size > max_bytes:
+                await self._too_large(scope, receive, send, max_bytes)
                 return
             if not message.get("more_body", False):
                 break
@@ -55,11 +67,48 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
         response = JSONResponse(
-            {"detail": f"request body: larger than {self.max_bytes} bytes"}, status_code=413
+            {"detail": f"request body: larger than {cap} bytes"}, status_code=413
         )
         await response(scope, receive, send)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=16)
+def _networks(
+    proxies: tuple[str, ...],
+) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
+def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The client's address: the TCP peer, unless the peer is a configured proxy; then the
+    nearest address in X-Forwarded-For that is not one of our proxies (addresses further
+    left were written by the client and prove nothing)."""
+    peer = request.client.host if request.client else "unknown"
+    networks = _networks(trusted_proxies)
+    if not networks or not _trusted(peer, networks):
+        return peer
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage in the header: the proxy's own address, not the garbage
+    return peer
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

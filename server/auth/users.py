@@ -1,13 +1,15 @@
-"""User look-up and the demo accounts."""
+"""The demo accounts (demo mode only; real ones are made with `facility users add`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.roles import Role
+from server.auth.accounts import by_username
 from server.auth.model import User
-from server.auth.security import hash_password
+from server.auth.passwords import Hasher
+
+__all__ = ["DEMO_USERS", "by_username", "ensure_demo_users"]
 
 DEMO_USERS: list[tuple[str, str, Role, list[str]]] = [
     ("admin", "Logistics administrator", Role.ADMIN, []),
@@ -18,21 +20,20 @@ DEMO_USERS: list[tuple[str, str, Role, list[str]]] = [
 ]
 
 
-def by_username(session: Session, username: str) -> User | None:
-    return session.scalars(select(User).where(User.username == username)).first()
-
-
-def ensure_demo_users(session: Session, password: str) -> None:
-    """Create the demo users once; their password is the demo password at creation."""
+def ensure_demo_users(session: Session, password: str, hasher: Hasher) -> None:
+    """Create the demo users once; their password is the demo password at creation. The
+    password policy does not apply: demo mode serves loopback only, with a published key."""
+    hashed: str | None = None
     for username, name, role, buildings in DEMO_USERS:
         if by_username(session, username) is None:
+            hashed = hashed or hasher.hash(password)
             session.add(
                 User(
                     username=username,
                     display_name=name,
                     role=role.value,
                     buildings=buildings,
-                    password_hash=hash_password(password),
+                    password_hash=hashed,
                     active=True,
                 )
             )

@@ -173,3 +173,28 @@ class GatewayStatusReported(DomainEvent):
 
 AlertEvent = AlertRaised | AlertAcknowledged | AlertAssigned | AlertResolved
 WorkOrderEvent = WorkOrderOpened | WorkOrderChanged
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserSessionsRevoked(DomainEvent):
+    """Sessions ended (logout, password change, account disabled): their open event streams
+    close. `session_ids` are the sessions' ids (digests), never their tokens."""
+
+    username: str
+    session_ids: tuple[str, ...]
+    reason: str  # logout | password_changed | disabled
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaintenanceWindowChanged(DomainEvent):
+    """A maintenance window was declared or ended early (for the audit trail and the UI)."""
+
+    device_id: str
+    building: str
+    device_class: str
+    action: str  # declared | ended
+    window_id: int
+    starts_at: datetime
+    ends_at: datetime
+    actor: str
+    comment: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,11 +26,22 @@ def _open(s: Session, device_id: str, now: datetime) -> list[MaintenanceWindow]:
 
 
 def declare(
-    s: Session, *, device_id: str, until: datetime, by: str, comment: str, now: datetime
+    s: Session,
+    *,
+    device_id: str,
+    until: datetime,
+    by: str,
+    comment: str,
+    now: datetime,
+    max_length: timedelta | None = None,
 ) -> MaintenanceWindow:
-    """A window from now to `until`; one already open on the device ends where this starts."""
+    """A window from now to `until` (at most `max_length`: a forgotten window must not
+    silence a device for good); one already open on the device ends where this starts."""
     if until <= now:
         raise MaintenanceError("until must be in the future")
+    if max_length is not None and until - now > max_length:
+        hours = max_length.total_seconds() / 3600
+        raise MaintenanceError(f"a maintenance window lasts at most {hours:g} h")
     for window in _open(s, device_id, now):
         window.ended_at, window.ended_by = now, by
     window = MaintenanceWindow(
@@ -71,3 +82,15 @@ def current(s: Session, device_ids: list[str], now: datetime) -> dict[str, Maint
         )
     )
     return {w.device_id: w for w in rows if w.covers(now)}
+
+
+def history(s: Session, device_id: str, limit: int, offset: int) -> list[MaintenanceWindow]:
+    """The device's windows, newest first, ended ones too (the audit trail)."""
+    rows = s.scalars(
+        select(MaintenanceWindow)
+        .where(MaintenanceWindow.device_id == device_id)
+        .order_by(MaintenanceWindow.starts_at.desc(), MaintenanceWindow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows)

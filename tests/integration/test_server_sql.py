@@ -200,14 +200,16 @@ def test_work_order_lifecycle_and_public_report(server: Any) -> None:
         == 422
     )
     maint = token(client, "maint")
+    admin = token(client, "admin")
+    # Maintenance works on the order; the verification is not theirs (issue 11).
     steps = [
-        {"to": "assigned", "assignee": "maint"},
-        {"to": "in_progress"},
-        {"to": "resolved", "comment": "washer replaced"},
-        {"to": "verified", "satisfaction": 5},
+        ({"to": "assigned", "assignee": "maint"}, maint),
+        ({"to": "in_progress"}, maint),
+        ({"to": "resolved", "comment": "washer replaced"}, maint),
+        ({"to": "verified", "satisfaction": 5}, admin),
     ]
-    for step in steps:
-        r = client.post(f"/api/work-orders/{wo_id}/transitions", json=step, headers=maint)
+    for step, who in steps:
+        r = client.post(f"/api/work-orders/{wo_id}/transitions", json=step, headers=who)
         assert r.status_code == 200, r.text
     wo = r.json()
     assert wo["status"] == "verified" and wo["satisfaction"] == 5
@@ -237,7 +239,11 @@ def test_bad_uplink_message_is_rejected_without_harm(server: Any) -> None:
     c.handle("facility/v1/gw/x/data", b"garbage")
     c.handle("facility/v1/gw/x/data", orjson.dumps({"v": 2, "gw": "x"}))
     c.handle("facility/v1/gw/x/status", b'{"state": "sideways"}')
-    assert c.wire_errors.labels("wire_schema")._value.get() == 3
+    assert c.wire_errors.labels("not_json")._value.get() == 1
+    assert c.wire_errors.labels("wire_schema")._value.get() == 2
+    admin = token(client, "admin")
+    refused = client.get("/api/dead-letters", headers=admin).json()
+    assert [d["reason"] for d in refused] == ["wire_schema", "wire_schema", "not_json"]
     feed(ctx, temps("canteen-fridge-02", 0, [3.3]))
     devices = client.get("/api/devices", headers=token(client, "admin")).json()
     assert next(d for d in devices if d["id"] == "canteen-fridge-02")["online"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,16 +10,18 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from core.roles import Role
 from server.alerts.model import Alert
-from server.api.deps import Ctx, SessionDep, ViewerDep
+from server.api.deps import Ctx, PageDep, SessionDep, ViewerDep
+from server.api.security import redact
 from server.auth.scope import can_see
+from server.events.types import MaintenanceWindowChanged
 from server.history.reader import HistoryUnavailable
 from server.ingest.completeness import completeness_pct
 from server.ingest.model import Device
 from server.maintenance import service as maintenance
 from server.maintenance.model import MaintenanceWindow
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
 
@@ -147,9 +150,11 @@ def readings(
     try:
         points = ctx.history.read(device_id, metric, start, end, limit)
     except HistoryUnavailable as exc:
+        # The cause may name the store's URL: it goes to the log, not to the client.
+        log.warning("history of %s unavailable: %s", device_id, redact(str(exc)))
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"time-series store unavailable: {exc}"
-        ) from exc
+            status.HTTP_503_SERVICE_UNAVAILABLE, "time-series store unavailable; try again later"
+        ) from None
     return {
         "device_id": device_id,
         "metric": metric,
@@ -164,34 +169,93 @@ def readings(
 
 class MaintenanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    until: datetime | None  # None ends the maintenance window now
+    # Until when the device's rules raise nothing (at most FACILITY_SERVER_MAINTENANCE_MAX
+    # ahead, 72 h by default). null ends the open window now, as DELETE does.
+    until: datetime | None
     comment: str = Field(default="", max_length=2000)
 
 
-@router.post("/{device_id}/maintenance")
+class MaintenanceWindowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    device_id: str
+    starts_at: datetime
+    ends_at: datetime
+    declared_by: str
+    comment: str
+    ended_at: datetime | None  # ended early
+    ended_by: str | None
+
+
+def _window_event(
+    d: Device, w: MaintenanceWindow, action: str, actor: str, at: datetime
+) -> MaintenanceWindowChanged:
+    return MaintenanceWindowChanged(
+        at=at,
+        device_id=d.id,
+        building=d.building,
+        device_class=d.device_class,
+        action=action,
+        window_id=w.id,
+        starts_at=w.starts_at,
+        ends_at=w.ends_at if w.ended_at is None else w.ended_at,
+        actor=actor,
+        comment=w.comment,
+    )
+
+
+def _end_windows(ctx: Ctx, session: SessionDep, viewer: ViewerDep, d: Device) -> dict[str, Any]:
+    now = ctx.clock.now()
+    ended = maintenance.end(session, device_id=d.id, by=viewer.username, now=now)
+    session.commit()
+    ctx.bus.publish_all([_window_event(d, w, "ended", viewer.username, now) for w in ended])
+    log.info("maintenance of %s ended by %s (%d window(s))", d.id, viewer.username, len(ended))
+    return {"device_id": d.id, "maintenance_until": None, "by": viewer.username}
+
+
+@router.get("/{device_id}/maintenance")
+def maintenance_history(
+    session: SessionDep, viewer: ViewerDep, device_id: str, page: PageDep
+) -> list[MaintenanceWindowOut]:
+    """The device's maintenance windows, newest first, with who declared and who ended them."""
+    _visible_device(session, viewer, device_id)
+    rows = maintenance.history(session, device_id, page.limit, page.offset)
+    return [MaintenanceWindowOut.model_validate(w) for w in rows]
+
+
+@router.post("/{device_id}/maintenance", responses={403: {}, 404: {}, 422: {}})
 def declare_maintenance(
     ctx: Ctx, session: SessionDep, viewer: ViewerDep, device_id: str, body: MaintenanceIn
 ) -> dict[str, Any]:
-    """Declared maintenance: the device's rules raise nothing until `until`."""
-    if viewer.role not in (Role.ADMIN, Role.MAINTENANCE):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only maintenance declares maintenance")
-    _visible_device(session, viewer, device_id)
-    if body.until is not None and body.until.tzinfo is None:
+    """Declared maintenance: the device's rules raise nothing until `until`. Admins and
+    maintenance anywhere, dorm and canteen managers on their buildings' devices."""
+    d = _visible_device(session, viewer, device_id)
+    if body.until is None:
+        return _end_windows(ctx, session, viewer, d)
+    if body.until.tzinfo is None:
         raise HTTPException(422, "until needs a time zone")
     now = ctx.clock.now()
-    if body.until is None:
-        maintenance.end(session, device_id=device_id, by=viewer.username, now=now)
-    else:
-        try:
-            maintenance.declare(
-                session,
-                device_id=device_id,
-                until=body.until,
-                by=viewer.username,
-                comment=body.comment,
-                now=now,
-            )
-        except maintenance.MaintenanceError as exc:
-            raise HTTPException(422, f"until: {exc}") from exc
+    try:
+        window = maintenance.declare(
+            session,
+            device_id=device_id,
+            until=body.until,
+            by=viewer.username,
+            comment=body.comment,
+            now=now,
+            max_length=ctx.settings.maintenance_max,
+        )
+    except maintenance.MaintenanceError as exc:
+        raise HTTPException(422, f"until: {exc}") from exc
     session.commit()
+    ctx.bus.publish(_window_event(d, window, "declared", viewer.username, now))
+    log.info("maintenance of %s declared by %s until %s", d.id, viewer.username, body.until)
     return {"device_id": device_id, "maintenance_until": body.until, "by": viewer.username}
+
+
+@router.delete("/{device_id}/maintenance", responses={404: {}})
+def end_maintenance(
+    ctx: Ctx, session: SessionDep, viewer: ViewerDep, device_id: str
+) -> dict[str, Any]:
+    """Ends the device's maintenance early (its rules watch again): anyone who sees it."""
+    return _end_windows(ctx, session, viewer, _visible_device(session, viewer, device_id))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from server.api.deps import Ctx, SessionDep, ViewerDep
-from server.auth.scope import can_see
+from core.roles import BUILDING_SCOPED_ROLES
+from server.api.deps import Ctx, PageDep, SessionDep, ViewerDep, viewer_of
+from server.auth import verification
+from server.auth.accounts import by_username
+from server.auth.scope import Viewer, can_see, visible_clause
 from server.events.types import DomainEvent
 from server.ingest.model import Device
 from server.work_orders import photos, service
@@ -24,7 +27,7 @@ from server.work_orders.schemas import (
 router = APIRouter(prefix="/api/work-orders", tags=["work orders"])
 
 
-def _sees(viewer: ViewerDep, wo: WorkOrder) -> bool:
+def _sees(viewer: Viewer, wo: WorkOrder) -> bool:
     return can_see(viewer, building=wo.building, device_class=wo.device_class, category=wo.category)
 
 
@@ -32,16 +35,26 @@ def _sees(viewer: ViewerDep, wo: WorkOrder) -> bool:
 def list_work_orders(
     session: SessionDep,
     viewer: ViewerDep,
+    page: PageDep,
     status: Status | None = None,
-    source: str | None = None,
-    limit: int = 500,
+    source: Annotated[str | None, Query(max_length=16)] = None,
 ) -> list[WorkOrderOut]:
-    q = select(WorkOrder).order_by(WorkOrder.created_at.desc()).limit(min(limit, 5000))
+    """Newest first; the viewer's scope is applied before the page is cut."""
+    q = select(WorkOrder).where(
+        visible_clause(
+            viewer,
+            building=WorkOrder.building,
+            device_class=WorkOrder.device_class,
+            category=WorkOrder.category,
+        )
+    )
     if status:
         q = q.where(WorkOrder.status == status)
     if source:
         q = q.where(WorkOrder.source == source)
-    return [_out(WorkOrderOut, w, viewer) for w in session.scalars(q) if _sees(viewer, w)]
+    q = q.order_by(WorkOrder.created_at.desc(), WorkOrder.id.desc())
+    rows = session.scalars(q.limit(page.limit).offset(page.offset))
+    return [_out(WorkOrderOut, w, viewer) for w in rows]
 
 
 Shape = TypeVar("Shape", bound=WorkOrderOut)
@@ -49,7 +62,7 @@ Shape = TypeVar("Shape", bound=WorkOrderOut)
 
 def _out(shape: type[Shape], wo: WorkOrder, viewer: ViewerDep) -> Shape:
     out = shape.model_validate(wo)
-    out.next = service.next_moves(wo.status, viewer.role)
+    out.next = verification.next_moves(viewer, wo)
     return out
 
 
@@ -82,9 +95,21 @@ def create(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: WorkOrderCrea
         d = session.get(Device, body.device_id)
         if d is None or not can_see(viewer, building=d.building, device_class=d.device_class):
             raise HTTPException(422, f"device_id: no device {body.device_id!r}")
-        building = building or d.building
+        if building is not None and building != d.building:
+            raise HTTPException(422, f"building: device {d.id!r} is in {d.building!r}")
+        building = d.building
     if building is not None and ctx.site.building(building) is None:
         raise HTTPException(422, f"building: unknown building {building!r}")
+    # Scope on writes: an order the reporter could not see is one they may not open (a dorm
+    # manager reports for their own buildings, and must say which).
+    if viewer.role in BUILDING_SCOPED_ROLES and building is None:
+        raise HTTPException(422, "building: name one of your buildings")
+    device_class = d.device_class if d is not None else None
+    if not can_see(viewer, building=building, device_class=device_class, category=body.category):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"building {building or '(none)'} / category {body.category} is outside your scope",
+        )
     events: list[DomainEvent] = []
     wo = service.open_manual(
         session,
@@ -112,10 +137,17 @@ def transition(
     ctx: Ctx, session: SessionDep, viewer: ViewerDep, wo_id: int, body: TransitionIn
 ) -> WorkOrderDetail:
     wo = _visible(session, viewer, wo_id)
-    if not service.may_move(viewer.role, body.to):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"role {viewer.role} may not move a work order to {body.to}"
-        )
+    refusal = verification.move_refusal(viewer, wo, body.to)
+    if refusal is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, refusal)
+    if body.satisfaction is not None and body.to is not Status.VERIFIED:
+        raise HTTPException(422, "satisfaction: given only when verifying")
+    if body.assignee is not None:
+        assignee = by_username(session, body.assignee)
+        if assignee is None or not assignee.active or not _sees(viewer_of(assignee), wo):
+            raise HTTPException(
+                422, f"assignee: {body.assignee!r} is not an active user responsible for it"
+            )
     events: list[DomainEvent] = []
     try:
         service.transition(

@@ -1,0 +1,112 @@
+"""Passwords: the policy a new one must meet, and Argon2id hashing with bounded memory.
+
+Not here: who may set whose password (server/auth/accounts.py) and login throttling
+(server/auth/throttle.py).
+"""
+
+from __future__ import annotations
+
+import gzip
+import secrets
+import threading
+from functools import cache
+from importlib.resources import files
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from prometheus_client import CollectorRegistry, Counter
+
+MAX_LENGTH = 256  # longer is no safer, and costs the hash's input time
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """Django's 20,000 most common passwords (package data, lower case)."""
+    raw = files("server.auth").joinpath("common_passwords.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(raw).decode().split())
+
+
+def password_problem(password: str, *, username: str, min_length: int) -> str | None:
+    """Why `password` may not be used (for a 422 naming the field), or None."""
+    if len(password) < min_length:
+        return f"must be at least {min_length} characters"
+    if len(password) > MAX_LENGTH:
+        return f"must be at most {MAX_LENGTH} characters"
+    folded = password.strip().lower()
+    if folded in common_passwords():
+        return "is one of the most common passwords; choose another"
+    if username and username.lower() in folded:
+        return "must not contain the user name"
+    if len(set(folded)) < 4:
+        return "has too few different characters"
+    return None
+
+
+class HasherBusy(RuntimeError):
+    """Every hashing slot stayed taken for the whole wait: the caller answers 503."""
+
+
+class Hasher:
+    """Argon2id hashing with at most `concurrency` hashes at a time.
+
+    Each hash takes `memory_kib` of memory for its duration, so a burst of logins costs at
+    most concurrency x memory_kib, whatever arrives; the rest wait for a slot (up to
+    `wait_s`). An unknown user is checked against a hash made at start-up with the same
+    parameters, so it costs what a wrong password costs and answers in the same time.
+    """
+
+    def __init__(
+        self,
+        *,
+        memory_kib: int,
+        time_cost: int,
+        concurrency: int,
+        wait_s: float,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._argon = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=1, type=Type.ID
+        )
+        self.memory_kib = memory_kib
+        self.concurrency = concurrency
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._wait_s = wait_s
+        self.hashes = Counter(
+            "server_password_hashes",
+            "Argon2id computations (hash = new password, verify = login or password check)",
+            ["op"],
+            registry=registry,
+        )
+        self._dummy = self._argon.hash(secrets.token_urlsafe(24))
+
+    def _slot(self) -> None:
+        if not self._slots.acquire(timeout=self._wait_s):
+            raise HasherBusy("too many logins at once; try again in a moment")
+
+    def hash(self, password: str) -> str:
+        self._slot()
+        try:
+            self.hashes.labels("hash").inc()
+            return self._argon.hash(password)
+        finally:
+            self._slots.release()
+
+    def verify(self, hashed: str | None, password: str) -> bool:
+        """True if `password` matches `hashed`; None (no such user) costs the same, False."""
+        self._slot()
+        try:
+            self.hashes.labels("verify").inc()
+            try:
+                ok = self._argon.verify(hashed or self._dummy, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
+            return ok and hashed is not None
+        finally:
+            self._slots.release()
+
+    def needs_rehash(self, hashed: str) -> bool:
+        """A hash made with other parameters (older settings): rehash at the next login."""
+        try:
+            return self._argon.check_needs_rehash(hashed)
+        except InvalidHashError:
+            return True
