@@ -5,22 +5,35 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from core.clock import Clock, SystemClock
 from core.mqtturl import parse_broker_url, with_credentials
 from core.profiles import load_profiles
 from core.ruleset import load_class_rules
-from core.site import load_site
+from core.site import SiteConfig, load_site
+from server.api.deps import enforce_permission
 from server.api.limits import BodyLimit, public_validation_errors
-from server.api.routes import alerts, auth, devices, dorms, kpis, public, stream, work_orders
+from server.api.routes import (
+    alerts,
+    auth,
+    dead_letters,
+    devices,
+    dorms,
+    kpis,
+    public,
+    stream,
+    ui,
+    users,
+    work_orders,
+)
+from server.api.security import SecurityHeaders, add_docs, install_log_redaction, internal_error
+from server.auth.services import AuthServices
 from server.auth.users import ensure_demo_users
+from server.coldchain import service as cold_chain
 from server.context import ServerContext
 from server.db.engine import make_engine, migrate, session_factory
 from server.dorms.late_returns import LateReturnRecorder
@@ -29,15 +42,17 @@ from server.history.influxql import InfluxQLHistory
 from server.history.reader import HistoryReader, SqlHistory
 from server.ingest.consumer import UplinkConsumer
 from server.ingest.pipeline import IngestPipeline
+from server.ingest.uplink_check import UplinkGuard
 from server.notifications.notifier import Notifier
+from server.retention import Housekeeping
 from server.rules.index import RuleIndex
 from server.rules.runner import RuleRunner
 from server.settings import ServerSettings
 from server.stream.hub import LiveHub
+from server.web import pages
 from server.work_orders.intake import FormTokens
 
 log = logging.getLogger(__name__)
-WEB = Path(__file__).resolve().parent / "web"
 
 
 def build_context(settings: ServerSettings, clock: Clock | None = None) -> ServerContext:
@@ -53,9 +68,10 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
     rules = RuleRunner(RuleIndex(site, profiles, class_rules), site.tz)
     pipeline = IngestPipeline(sessions, site, profiles, rules, bus)
     pipeline.sync_devices()
+    auth_services = AuthServices.build(settings, registry)
     if settings.demo:
         with sessions.begin() as s:
-            ensure_demo_users(s, settings.demo_password.get_secret_value())
+            ensure_demo_users(s, settings.demo_password.get_secret_value(), auth_services.hasher)
     history: HistoryReader
     if settings.tsdb == "influx":
         history = InfluxQLHistory(
@@ -73,6 +89,7 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
     notifier = Notifier(sessions, site, rules.index.notify_roles, clock, registry)
     notifier.subscribe(bus)
     LateReturnRecorder(sessions, site).subscribe_to(bus)
+    auth_services.revocations.subscribe_to(bus)
     return ServerContext(
         settings=settings,
         clock=clock,
@@ -93,6 +110,17 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
             settings.public_form_min_fill,
             settings.public_form_max_age,
         ),
+        auth=auth_services,
+    )
+
+
+def uplink_guard(settings: ServerSettings, site: SiteConfig) -> UplinkGuard:
+    return UplinkGuard(
+        site,
+        max_bytes=settings.uplink_max_bytes,
+        max_items=settings.uplink_max_items,
+        max_future=settings.uplink_max_future,
+        max_age=settings.uplink_max_age,
     )
 
 
@@ -104,6 +132,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         ctx.notifier.start(settings.tick_seconds if consume else None)
+        housekeeping = Housekeeping(
+            ctx.sessions, settings.data_dir, ctx.clock, settings.report_retention
+        )
+        housekeeping.start()
         if consume:
             password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
             endpoint = with_credentials(
@@ -116,6 +148,8 @@ def create_app(
                 ctx.clock,
                 settings.tick_seconds,
                 ctx.registry,
+                guard=uplink_guard(settings, ctx.site),
+                max_dead_letters=settings.dead_letter_max_rows,
             )
             ctx.consumer.start()
         try:
@@ -123,24 +157,41 @@ def create_app(
         finally:
             if ctx.consumer is not None:
                 ctx.consumer.stop()
+            housekeeping.stop()
             ctx.notifier.stop()
             ctx.engine.dispose()
 
-    app = FastAPI(title="Campus Facility Monitor", version="0.1.0", lifespan=lifespan)
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="Campus Facility Monitor",
+        version="0.1.0",
+        lifespan=lifespan,
+        # Every route's declared permission (server/auth/permissions.py), on every request.
+        dependencies=[Depends(enforce_permission)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.ctx = ctx
-    # The public form is open to anyone: refuse an oversized body before it is read whole.
-    app.add_middleware(BodyLimit, prefix="/api/public/", max_bytes=settings.public_max_body_bytes)
+    if docs:
+        add_docs(app)
+    install_log_redaction()
+    # Every body is capped before it is read whole; the public form's photo gets more.
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={
+            r"/api/public/fault-reports": settings.public_max_body_bytes,
+            r"/api/work-orders/\d+/resolution-photo": settings.public_max_body_bytes,
+        },
+    )
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)
     app.add_exception_handler(RequestValidationError, public_validation_errors)
-    for module in (public, auth, devices, alerts, work_orders, kpis, stream, dorms):
+    app.add_exception_handler(Exception, internal_error)
+    for module in (public, auth, devices, alerts, work_orders, kpis, stream, dorms, ui):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=WEB), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def home() -> FileResponse:
-        return FileResponse(WEB / "public.html")
-
-    @app.get("/app", include_in_schema=False)
-    def web_app() -> FileResponse:
-        return FileResponse(WEB / "app.html")
-
+    for module in (users, dead_letters):  # accounts and the uplink's refusals, for admins
+        app.include_router(module.router)
+    cold_chain.install(app, ctx)  # cold-chain record: listeners, /api/cold-chain, its tick
+    pages.mount(app)  # the web UI: pages at /, /app, /receipt; files under /static
     return app

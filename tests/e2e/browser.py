@@ -54,7 +54,7 @@ def require_browser() -> None:
 class Browser:
     """One Chromium for a test module, with a fresh profile in a temporary directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, accept_language: str = "en-US,en") -> None:
         require_browser()
         self.profile = Path(tempfile.mkdtemp(prefix="cfm-e2e-chromium-"))
         options = webdriver.ChromeOptions()
@@ -62,6 +62,10 @@ class Browser:
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={self.profile}")
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # The browser's language (Accept-Language and navigator.languages), as a person's is.
+        options.add_argument(f"--lang={accept_language.split(',')[0]}")
+        options.add_experimental_option("prefs", {"intl.accept_languages": accept_language})
         try:
             self.driver: WebDriver = webdriver.Chrome(
                 options=options, service=Service(executable_path=str(CHROMEDRIVER))

@@ -1,17 +1,29 @@
-"""Public routes (no login): health, service commitments, the fault-report form."""
+"""Public routes (no login): health, service commitments with the measured rates, the
+fault-report form, and the reporter's receipt (follow the order, confirm and rate the repair)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
-from typing import Any
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from prometheus_client import generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from core.rules_spec import Priority
 from server.api.deps import Ctx, SessionDep
+from server.api.limits import client_address
+from server.api.security import metrics_access
 from server.events.types import DomainEvent
 from server.work_orders import photos, service
+from server.work_orders.kpi import compute
+from server.work_orders.model import Status, WorkOrder
 from server.work_orders.schemas import PublicFaultReport
 from server.work_orders.sla import COMMITMENTS
 
@@ -25,7 +37,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics")
-def metrics(ctx: Ctx) -> Response:
+def metrics(ctx: Ctx, request: Request) -> Response:
+    """Prometheus text, as FACILITY_SERVER_METRICS allows (server/api/security.py)."""
+    metrics_access(ctx.settings, request)
     return Response(generate_latest(ctx.registry), media_type="text/plain; version=0.0.4")
 
 
@@ -37,6 +51,9 @@ def commitments(ctx: Ctx) -> dict[str, Any]:
         minutes = int(td.total_seconds() // 60)
         return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
 
+    def minutes(td: timedelta | None) -> int | None:
+        return None if td is None else int(td.total_seconds() // 60)
+
     return {
         "site": ctx.site.name,
         "commitments": [
@@ -47,10 +64,85 @@ def commitments(ctx: Ctx) -> dict[str, Any]:
                 "respond": fmt(c.respond),
                 "on_site": fmt(c.on_site),
                 "repair": fmt(c.repair) if c.repair else f"{c.repair_working_days} working days",
+                # The same limits as numbers, for pages that word them in their own language.
+                "respond_minutes": minutes(c.respond),
+                "on_site_minutes": minutes(c.on_site),
+                "repair_minutes": minutes(c.repair),
+                "repair_working_days": c.repair_working_days,
             }
             for c in COMMITMENTS.values()
         ],
-        "targets": {"on_time_rate": 0.95, "pass_rate": 0.80, "satisfaction_4_or_5": 0.90},
+        "targets": TARGETS,
+    }
+
+
+# Published targets (shared/DOMAIN.md, "Repair service"); satisfaction's is our own.
+TARGETS = {"on_time_rate": 0.95, "pass_rate": 0.80, "satisfaction_4_or_5": 0.90}
+
+
+@router.get("/api/public/site")
+def public_site(ctx: Ctx) -> dict[str, Any]:
+    """The site's name in its own language and its translations, its language and time zone."""
+    site = ctx.site
+    return {
+        "name": site.name,
+        "language": site.language,
+        "timezone": site.timezone,
+        "translations": {k: {"name": v.name} for k, v in site.translations.items() if v.name},
+    }
+
+
+def _figures(orders: Iterable[WorkOrder], now: datetime) -> dict[str, Any]:
+    k = compute(orders, now).as_dict()
+    return {
+        "orders": k["orders"],
+        "resolved": k["resolved"],
+        "on_time_rate": k["on_time_rate"],
+        "verified": k["verified"],
+        "pass_rate": k["pass_rate"],
+        "ratings": k["satisfaction"]["ratings"],
+        "satisfaction_4_or_5": k["satisfaction"]["share_4_or_5"],
+        "satisfaction_mean": k["satisfaction"]["mean"],
+    }
+
+
+@router.get("/api/public/kpis")
+def public_kpis(
+    ctx: Ctx, session: SessionDep, months: Annotated[int, Query(ge=1, le=36)] = 12
+) -> dict[str, Any]:
+    """The measured on-time rate, pass rate and satisfaction next to the published targets:
+    overall, by month (of opening, in the site's time zone) and by category, for the last
+    `months` months. Aggregates only: no order, person or place is named."""
+    tz = ctx.site.tz
+    now = ctx.clock.now()
+    first = now.astimezone(tz).date().replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    orders = list(
+        session.scalars(
+            select(WorkOrder).where(WorkOrder.created_at >= datetime.combine(first, time(), tz))
+        )
+    )
+    by_month: dict[str, list[WorkOrder]] = defaultdict(list)
+    by_category: dict[str, list[WorkOrder]] = defaultdict(list)
+    by_both: dict[tuple[str, str], list[WorkOrder]] = defaultdict(list)
+    for wo in orders:
+        month = wo.created_at.astimezone(tz).strftime("%Y-%m")
+        by_month[month].append(wo)
+        by_category[wo.category].append(wo)
+        by_both[(month, wo.category)].append(wo)
+    return {
+        "from": first.isoformat(),
+        "to": now.astimezone(tz).date().isoformat(),
+        "targets": TARGETS,
+        "overall": _figures(orders, now),
+        "by_month": [{"month": m, **_figures(v, now)} for m, v in sorted(by_month.items())],
+        "by_category": [
+            {"category": c, **_figures(v, now)} for c, v in sorted(by_category.items())
+        ],
+        "by_month_category": [
+            {"month": m, "category": c, **_figures(v, now)} for (m, c), v in sorted(by_both.items())
+        ],
     }
 
 
@@ -81,7 +173,7 @@ def fault_report(
             photo = photos.decode_photo(body.photo)
         except photos.PhotoError as exc:
             raise HTTPException(422, f"photo: {exc}") from exc
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request, tuple(ctx.settings.trusted_proxies))
     settings = ctx.settings
     if body.form_token is None:
         key, limit = f"api:{client}", settings.public_untokened_reports_per_hour
@@ -114,4 +206,116 @@ def fault_report(
     if photo is not None:
         photos.save(ctx.settings.data_dir / "photos", wo.id, photo[0], photo[1])
     ctx.bus.publish_all(events)
-    return {"id": wo.id, "status": "received", "respond_by": wo.respond_due_at.isoformat()}
+    token = receipt_token(ctx, wo.id)
+    return {
+        "id": wo.id,
+        "status": "received",
+        "respond_by": wo.respond_due_at.isoformat(),
+        # The reporter's link: follow the order, and confirm and rate the repair once done.
+        # The token travels in the URL's fragment, which browsers never send to a server.
+        "receipt_token": token,
+        "receipt_url": f"/receipt#{token}",
+    }
+
+
+# -- the reporter's receipt ------------------------------------------------------------------
+# A receipt token is `<order id>.<HMAC>` under a key derived from the server's secret for this
+# purpose only: it names one publicly reported order and cannot be forged for another. Whoever
+# holds it is the reporter: they see the order's progress and, once it is resolved, confirm
+# (verify, with their satisfaction rating) or say it is not fixed (reopen). No expiry: an
+# order can take days; once verified there is nothing left to do with it but look.
+
+_RECEIPT_PURPOSE = b"cfm-public-receipt:"
+RECEIPT_HEADER = "X-Receipt-Token"
+
+
+def _receipt_mac(ctx: Ctx, wo_id: int) -> str:
+    key = hashlib.sha256(_RECEIPT_PURPOSE + ctx.settings.secret_key.get_secret_value().encode())
+    return hmac.new(key.digest(), str(wo_id).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def receipt_token(ctx: Ctx, wo_id: int) -> str:
+    return f"{wo_id}.{_receipt_mac(ctx, wo_id)}"
+
+
+def _receipt_order(ctx: Ctx, session: SessionDep, token: str | None) -> WorkOrder:
+    missing = HTTPException(status.HTTP_404_NOT_FOUND, "no such receipt; check the link")
+    if not token:
+        raise missing
+    wo_id, _, mac = token.strip().partition(".")
+    if not wo_id.isdigit() or len(wo_id) > 12:
+        raise missing
+    if not hmac.compare_digest(mac, _receipt_mac(ctx, int(wo_id))):
+        raise missing
+    wo = session.get(WorkOrder, int(wo_id))
+    if wo is None or wo.requester != "public":
+        raise missing
+    return wo
+
+
+def _receipt(wo: WorkOrder) -> dict[str, Any]:
+    resolved_notes = [e.comment for e in wo.history if e.to_status == Status.RESOLVED]
+    return {
+        "id": wo.id,
+        "status": wo.status,
+        "location": wo.location,
+        "description": wo.description,
+        "created_at": wo.created_at.isoformat(),
+        "respond_due_at": wo.respond_due_at.isoformat(),
+        "due_at": wo.due_at.isoformat(),
+        "accepted_at": wo.accepted_at.isoformat() if wo.accepted_at else None,
+        "resolved_at": wo.resolved_at.isoformat() if wo.resolved_at else None,
+        "verified_at": wo.verified_at.isoformat() if wo.verified_at else None,
+        "satisfaction": wo.satisfaction,
+        "reopen_count": wo.reopen_count,
+        # The steps, without staff names or internal comments.
+        "steps": [{"status": e.to_status, "at": e.at.isoformat()} for e in wo.history],
+        "resolution_note": resolved_notes[-1] if resolved_notes else None,
+        "can_confirm": wo.status == Status.RESOLVED,
+    }
+
+
+@router.get("/api/public/receipt")
+def receipt(
+    ctx: Ctx,
+    session: SessionDep,
+    token: Annotated[str | None, Header(alias=RECEIPT_HEADER, max_length=80)] = None,
+) -> dict[str, Any]:
+    """The reported order's progress, for the holder of its receipt token (sent in the
+    X-Receipt-Token header, so it stays out of URLs and access logs)."""
+    return _receipt(_receipt_order(ctx, session, token))
+
+
+class ReceiptConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    token: str = Field(min_length=3, max_length=80)
+    fixed: bool  # true: the repair holds (verify); false: it does not (reopen)
+    satisfaction: int | None = Field(default=None, ge=1, le=5)  # needed when fixed
+    comment: str = Field(default="", max_length=1000)
+
+
+@router.post("/api/public/receipt/confirm")
+def confirm_repair(ctx: Ctx, session: SessionDep, body: ReceiptConfirm) -> dict[str, Any]:
+    """The reporter's verdict on a resolved order: fixed, with a 1-5 rating (the public
+    satisfaction figure counts these), or not fixed (the order is reopened)."""
+    wo = _receipt_order(ctx, session, body.token)
+    if wo.status != Status.RESOLVED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"the order is {wo.status}: only a resolved repair can be confirmed",
+        )
+    if body.fixed and body.satisfaction is None:
+        raise HTTPException(422, "satisfaction: rate the repair from 1 to 5")
+    events: list[DomainEvent] = []
+    service.transition(
+        wo,
+        events,
+        to=Status.VERIFIED if body.fixed else Status.REOPENED,
+        actor="reporter",
+        at=ctx.clock.now(),
+        comment=body.comment,
+        satisfaction=body.satisfaction if body.fixed else None,
+    )
+    session.commit()
+    ctx.bus.publish_all(events)
+    return _receipt(wo)
