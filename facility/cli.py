@@ -292,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--json", action="store_true", help="print the alerts as JSON")
     ru.set_defaults(func=_cmd_rules)
 
-    from facility import users
+    from facility import mosquitto_acl, users
 
     users.add_parser(sub)
+    mosquitto_acl.add_parser(sub)
 
     from facility import audit
 

@@ -178,7 +178,11 @@ class UplinkConsumer:
         except WireError as exc:
             self._dead_letter(topic, payload, verdict.refuse_whole("wire_schema", str(exc)))
             return
-        if parsed is None or status.gateway_id != parsed[0]:
+        if parsed is None or parsed[0] not in self._guard.gateways:
+            verdict.refuse_whole("unknown_gateway", f"status on topic {topic[:200]!r}")
+            self._dead_letter(topic, payload, verdict)
+            return
+        if status.gateway_id != parsed[0]:
             verdict.refuse_whole(
                 "gateway_mismatch",
                 f"status of {status.gateway_id[:64]!r} on topic {topic[:200]!r}",

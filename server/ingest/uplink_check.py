@@ -8,7 +8,8 @@ the topic. Refused item by item, the rest of the batch kept (a gateway may forge
 its own devices anyway, so keeping them adds no risk): readings and events of devices the
 site file does not list or gives to another gateway, times later than now plus the allowed
 clock skew or out of range (before 2000, older than the age limit, or not a Unix-ms
-integer), sequence numbers beyond 64 bits.
+integer), sequence numbers beyond 64 bits. A gateway the site file does not name is refused
+whole, data and status alike (no account may pass itself off as a new gateway).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class UplinkGuard:
         max_age: timedelta,
     ) -> None:
         self.gateway_of = {d.id: d.gateway for d in site.devices}
+        self.gateways = frozenset(self.gateway_of.values())
         self.max_bytes = max_bytes
         self.max_items = max_items
         self.max_future = max_future
@@ -89,6 +91,10 @@ class UplinkGuard:
         v = Verdict(parsed[0] if parsed else None)
         if parsed is None or parsed[1] != "data":
             return v.refuse_whole("bad_topic", f"not a gateway data topic: {topic[:200]!r}")
+        if parsed[0] not in self.gateways:
+            return v.refuse_whole(
+                "unknown_gateway", f"gateway {parsed[0]!r} has no devices in the site file"
+            )
         if len(payload) > self.max_bytes:
             return v.refuse_whole(
                 "oversize", f"{len(payload)} bytes; at most {self.max_bytes} are taken"

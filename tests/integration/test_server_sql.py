@@ -236,9 +236,9 @@ def test_work_order_lifecycle_and_public_report(server: Any) -> None:
 def test_bad_uplink_message_is_rejected_without_harm(server: Any) -> None:
     client, ctx = server
     c = consumer(ctx)
-    c.handle("facility/v1/gw/x/data", b"garbage")
-    c.handle("facility/v1/gw/x/data", orjson.dumps({"v": 2, "gw": "x"}))
-    c.handle("facility/v1/gw/x/status", b'{"state": "sideways"}')
+    c.handle("facility/v1/gw/gw-canteen/data", b"garbage")
+    c.handle("facility/v1/gw/gw-canteen/data", orjson.dumps({"v": 2, "gw": "gw-canteen"}))
+    c.handle("facility/v1/gw/gw-canteen/status", b'{"state": "sideways"}')
     assert c.wire_errors.labels("not_json")._value.get() == 1
     assert c.wire_errors.labels("wire_schema")._value.get() == 2
     admin = token(client, "admin")
