@@ -5,13 +5,17 @@
 #   victoria-metrics               line-protocol time-series store (InfluxDB v1/v2 write API)
 #   influxdb                       Debian's InfluxDB 1.6 (InfluxQL on /query)
 #   chromium, chromium-driver      headless browser for the web UI tests
+#   poppler-utils, poppler-data    pdftotext/pdftoppm read back the cold-chain report PDF
+#                                  (poppler-data: the CMaps of its Chinese CID font)
+#   fonts-noto-cjk                 a font for STSong-Light when pdftoppm renders the report
 # The tests start their own instances on free loopback ports; the system services that the
 # packages' postinst scripts would start are not used, so a policy-rc.d that denies starting
 # daemons is in place during the install (removed afterwards if we created it).
 # Not root and no sudo: prints the missing packages and exits 1.
 set -euo pipefail
 
-PACKAGES=(mosquitto mosquitto-clients postgresql victoria-metrics influxdb chromium chromium-driver)
+PACKAGES=(mosquitto mosquitto-clients postgresql victoria-metrics influxdb chromium chromium-driver
+  poppler-utils poppler-data fonts-noto-cjk)
 
 # A command that proves the package's payload is there even where dpkg does not know it
 # (e.g. a developer machine that is not Debian but has the programs).
@@ -27,6 +31,9 @@ have_program() {
     influxdb) command -v influxd >/dev/null 2>&1 ;;
     chromium) command -v chromium >/dev/null 2>&1 ;;
     chromium-driver) command -v chromedriver >/dev/null 2>&1 ;;
+    poppler-utils) command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 ;;
+    poppler-data) [ -d /usr/share/poppler/cMap ] ;;
+    fonts-noto-cjk) fc-list :lang=zh 2>/dev/null | grep -q . ;;
     *) return 1 ;;
   esac
 }

@@ -83,11 +83,16 @@ def corrections_of(s: Session, refs: list[str]) -> list[dict[str, Any]]:
 
 
 def verify(
-    s: Session, tz: ZoneInfo, start: date | None, end: date | None, key: Ed25519PrivateKey | None
+    s: Session,
+    tz: ZoneInfo,
+    start: date | None,
+    end: date | None,
+    key: Ed25519PrivateKey | None,
+    expected_key_id: str | None = None,
 ) -> Verification:
     since = datetime.combine(start, time(0), tz) if start else None
     until = datetime.combine(end + timedelta(days=1), time(0), tz) if end else None
-    expected = fingerprint(raw_public(key.public_key())) if key is not None else None
+    expected = fingerprint(raw_public(key.public_key())) if key is not None else expected_key_id
     return verify_chain(
         s, records.record_checker(tz), since=since, until=until, expected_key_id=expected
     )

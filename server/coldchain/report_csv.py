@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
 from server.coldchain.report import ReportData, local
 
@@ -89,9 +90,9 @@ def to_csv(d: ReportData) -> bytes:
                 e["id"],
                 e["device_name"],
                 e["kind"],
-                local(e["started_at"], d.tz),
-                local(e["ended_at"], d.tz),
-                round(e["duration_s"]),
+                _iso(e["started_at"], d),
+                _iso(e["ended_at"], d),
+                round(e["duration_s"], 3),
                 e["peak"],
                 round(e["above_s"]),
                 round(e["below_s"]),
@@ -150,3 +151,10 @@ def to_csv(d: ReportData) -> bytes:
     for h in d.heads:
         w.writerow(["day_head", h.day, h.seq, h.entry_hash, h.key_id, h.signature])
     return buf.getvalue().encode("utf-8")
+
+
+def _iso(at: str | None, d: ReportData) -> str:
+    """Local time to the millisecond, with its offset: exact, and still readable."""
+    if at is None:
+        return ""
+    return datetime.fromisoformat(at).astimezone(d.tz).isoformat(timespec="milliseconds")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reportlab.graphics.charts.lineplots import LinePlot
-from reportlab.graphics.shapes import Drawing, Line, String
+from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -18,7 +18,7 @@ from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Space
 
 from server.coldchain import report_sections as sections
 from server.coldchain.report import ReportData, local
-from server.coldchain.report_style import BAD, FONT, WIDTH, dur, num, styles, table
+from server.coldchain.report_style import BAD, FONT, UNKNOWN, WIDTH, dur, num, styles, table
 
 
 def _chart(d: ReportData, dev: Any) -> Drawing:
@@ -51,6 +51,19 @@ def _chart(d: ReportData, dev: Any) -> Drawing:
     plot.xValueAxis.labels.fontName = plot.yValueAxis.labels.fontName = FONT
     plot.xValueAxis.labels.fontSize = plot.yValueAxis.labels.fontSize = 6.5
     plot.yValueAxis.labelTextFormat = "%.0f" if hi - lo >= 6 else "%.1f"
+    # Unknown time (no data) shaded, so a flat line is never read across a gap.
+    for r in d.days:
+        if r.dev.id != dev.id:
+            continue
+        for g in r.figures.gaps:
+            a = max(g.start.timestamp(), x0)
+            b = min(g.end.timestamp(), x1)
+            if b > a:
+                xa = plot.x + (a - x0) / (x1 - x0) * plot.width
+                xb = plot.x + (b - x0) / (x1 - x0) * plot.width
+                drawing.add(
+                    Rect(xa, plot.y, xb - xa, plot.height, fillColor=UNKNOWN, strokeColor=None)
+                )
     drawing.add(plot)
 
     def y_of(v: float) -> float:
@@ -177,7 +190,8 @@ def _devices(d: ReportData, st: dict[str, ParagraphStyle]) -> list[Any]:
         head = Paragraph(
             f"<b>{dev.name}</b> ({dev.id}, {dev.device_class}) | 合规限值 compliance "
             f"{'≥ ' if dev.limits.max is None else ''}{'≤ ' if dev.limits.min is None else ''}"
-            f"{lim} | 缺数阈值 gap after {dur(dev.limits.max_gap.total_seconds())}",
+            f"{lim} | 缺数阈值 gap after {dur(dev.limits.max_gap.total_seconds())}"
+            " | 灰底 = 无数据 grey: no data",
             st["h2"],
         )
         rows: list[list[Any]] = [

@@ -175,9 +175,20 @@ def signoffs(d: ReportData, st: dict[str, ParagraphStyle]) -> list[Any]:
 
 
 def findings(d: ReportData, st: dict[str, ParagraphStyle]) -> list[Any]:
-    out: list[Any] = [Paragraph("6 发现与缺数 Findings and gaps", st["h1"])]
+    out: list[Any] = [Paragraph("6 缺数与发现 Gaps and findings", st["h1"])]
+    gaps: list[list[Any]] = [["设备 device", "从 from", "到 to", "未知 unknown"]]
+    for r in d.days:
+        for g in r.figures.gaps:
+            gaps.append([r.dev.name, local(g.start, d.tz), local(g.end, d.tz), dur(g.seconds)])
+    if len(gaps) > 1:
+        out.append(
+            Paragraph(
+                "缺数（计为未知，不计为合规）Gaps: counted as unknown, never in range", st["h2"]
+            )
+        )
+        out.append(table(gaps, [w * WIDTH / 100 for w in (25, 28, 28, 19)], st))
     if not d.findings:
-        return [*out, Paragraph("无 None.", st["base"])]
+        return [*out, Paragraph("无其他发现 No other findings.", st["base"])]
     rows: list[list[Any]] = [["日期 day", "类别 kind", "说明 detail", "通知 notified"]]
     for f in d.findings:
         rows.append(

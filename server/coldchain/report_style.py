@@ -23,6 +23,7 @@ GRID = colors.HexColor("#9aa5b1")
 HEAD_BG = colors.HexColor("#e4ebf2")
 BAD = colors.HexColor("#b42318")
 OK = colors.HexColor("#067647")
+UNKNOWN = colors.HexColor("#eceff3")  # time without data, in the charts
 
 
 def styles() -> dict[str, ParagraphStyle]:
