@@ -31,6 +31,7 @@ class Probe:
     def subscribe(self, *topics: str) -> list[int]:
         """Subscribe at QoS 1; returns the granted codes (>= 0x80: refused)."""
         _, mid = self.client.subscribe([(t, 1) for t in topics])
+        assert mid is not None
         wait_until(lambda: mid in self.granted, 10, f"SUBACK for {topics}")
         return self.granted[mid]
 
