@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.site import SiteConfig
 from server.coldchain import records
 from server.coldchain.devices import ColdDevice
-from server.coldchain.model import CorrectiveAction, Excursion
-from server.coldchain.records_model import Calibration, Finding, Sample
+from server.coldchain.model import ColdReading, CorrectiveAction, Excursion
+from server.coldchain.records_model import Calibration, Finding, Menu, Sample
 from server.coldchain.samples import meals_of_day
 
 
@@ -54,17 +54,30 @@ def add(
 def due_checks(s: Session, site: SiteConfig, devices: dict[str, ColdDevice], now: datetime) -> None:
     tz = site.tz
     today = now.astimezone(tz).date()
+    since = tracking_since(s)
     for day in (today - timedelta(days=1), today):
-        _meals(s, site, day, now)
+        _meals(s, site, day, now, since)
     _overdue_actions(s, site, devices, now)
     _samples_at_risk(s, devices, tz, now)
     _calibrations(s, site, devices, today, now)
 
 
-def _meals(s: Session, site: SiteConfig, day: date, now: datetime) -> None:
+def tracking_since(s: Session) -> datetime | None:
+    """When the record began: its first reading, sample or menu. Meals that ended before
+    are not judged (a new installation does not flag yesterday's lunch)."""
+    firsts = [
+        s.scalar(select(func.min(ColdReading.arrived_at))),
+        s.scalar(select(func.min(Sample.recorded_at))),
+        s.scalar(select(func.min(Menu.set_at))),
+    ]
+    known = [t for t in firsts if t is not None]
+    return min(known) if known else None
+
+
+def _meals(s: Session, site: SiteConfig, day: date, now: datetime, since: datetime | None) -> None:
     cfg = site.cold_chain.samples
     for m in meals_of_day(s, site, day):
-        if now < m.due_at:
+        if now < m.due_at or since is None or m.ends_at < since:
             continue
         for dish in m.dishes:
             got = [x for x in m.samples if x.dish == dish]
