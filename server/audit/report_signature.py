@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from server.audit.keys import fingerprint, raw_public
 
+FIELDS = {"alg", "sha256", "meta", "public_key", "key_id", "signature"}
 MARKERS = {"pdf": b"%cfm-signature: ", "csv": b"#cfm-signature: "}
 
 
@@ -64,7 +65,19 @@ def verify_report(data: bytes, expected: Ed25519PublicKey | None = None) -> Repo
         claimed = block["sha256"]
     except (ValueError, KeyError, TypeError):
         return ReportCheck(False, "the signature line is damaged")
+    # The line must be exactly as signed (an unsigned field or its spelling changed fails).
+    canonical = json.dumps(block, sort_keys=True, ensure_ascii=True).encode()
     key_id = fingerprint(pub_raw)
+    if (
+        set(block) != FIELDS
+        or block["alg"] != "Ed25519"
+        or block["key_id"] != key_id
+        # base64 has spare bits: the same bytes can be spelled two ways; only one is signed
+        or base64.b64encode(pub_raw).decode() != block["public_key"]
+        or base64.b64encode(sig).decode() != block["signature"]
+        or canonical != last[len(marker) :]
+    ):
+        return ReportCheck(False, "the signature line is damaged")
     digest = hashlib.sha256(body).hexdigest()
     if digest != claimed:
         return ReportCheck(False, "the report's content was changed after signing", key_id, meta)
