@@ -20,7 +20,7 @@ from server.app import create_app
 from server.coldchain.service import ColdChainService
 from server.settings import ServerSettings
 from tests.harness import Smtp
-from tests.helpers import production_site, token, wait_until
+from tests.helpers import batch, production_site, reading, token, wait_until
 
 pytestmark = pytest.mark.integration
 TZ = ZoneInfo("Asia/Shanghai")
@@ -164,3 +164,66 @@ def test_samples_are_written_by_the_officer_and_read_by_the_canteen_only(
         "/api/cold-chain/samples", headers=token(client, "food"), json=body | {"meal": "supper"}
     )
     assert bad.status_code == 422 and "meal" in bad.text
+
+
+def test_calibration_overdue_action_and_samples_at_risk_tell_the_officer_once(
+    server: tuple[TestClient, ManualClock], smtp_server: Smtp
+) -> None:
+    client, clock = server
+    food = token(client, "food")
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    clock.set(DAY.replace(hour=12, minute=10))
+    r = client.post(
+        "/api/cold-chain/calibrations",
+        headers=food,
+        json={
+            "device_id": "canteen-sample-01",
+            "calibrated_on": "2025-03-20",
+            "reference": "Fluke 1524 #A117, cert. 2025-0311",
+            "offset_c": 0.2,
+            "result": "pass",
+            "next_due": "2026-03-20",
+        },
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/api/cold-chain/samples",
+        headers=food,
+        json={
+            "date": "2026-03-10",
+            "meal": "lunch",
+            "dish": "米饭",
+            "weight_g": 140,
+            "fridge": "canteen-sample-01",
+        },
+    )
+    assert r.status_code == 201, r.text
+    # The sample fridge warms to 9 °C from 12:20 to 12:40 while it holds the sample.
+    for i in range(10):
+        t = DAY.replace(hour=12, minute=15) + timedelta(minutes=5 * i)
+        value = 9.0 if 1 <= i <= 4 else 3.5
+        clock.set(t + timedelta(seconds=2))
+        ctx.pipeline.handle_batch(
+            batch([reading("canteen-sample-01", "temperature", value, t, seq=i + 1)])
+        )
+    tick_at(client, clock, DAY.replace(hour=13))
+    tick_at(client, clock, DAY.replace(hour=14, minute=30))  # 2 h after: no action yet
+    tick_at(client, clock, DAY.replace(hour=15))
+
+    def notices() -> list[str]:  # the rules' own alerts on the warm fridge come too
+        return [m for m in officer_mail(smtp_server) if m.startswith("[cold chain]")]
+
+    wait_until(lambda: len(notices()) >= 5, 20, "five cold-chain notices")
+    mails = notices()
+    assert sum("samples at risk" in m and "留样柜" in m for m in mails) == 1, mails
+    assert sum("action overdue" in m for m in mails) == 1, mails
+    assert sum("calibration due" in m and "2026-03-20" in m for m in mails) == 1, mails
+    # Lunch's other two dishes have no sample: one notice each, nothing else.
+    assert sum("sample missing" in m for m in mails) == 2 and len(mails) == 5, mails
+    ex = client.get("/api/cold-chain/excursions?device=canteen-sample-01", headers=food).json()
+    assert [(e["status"], e["overdue"]) for e in ex] == [("open", True)]
+    config = client.get("/api/cold-chain/config", headers=food).json()
+    sample = next(d for d in config["devices"] if d["id"] == "canteen-sample-01")
+    assert sample["calibration"]["status"] == "due_soon"
+    canteen = client.get("/api/cold-chain/excursions", headers=token(client, "dorm-a"))
+    assert canteen.status_code == 403
