@@ -65,6 +65,35 @@ MAINTENANCE_DECLARERS = frozenset({A, M, DM, CM})
 WORKERS = frozenset({A, M})
 VERIFIERS = frozenset({A, DM, FS, CM})
 
+COLD_READERS = only(A, FS, CM)
+COLD_OFFICERS = only(A, FS)
+_COLD_READS = (
+    "config",
+    "excursions",
+    "excursions/{ident}",
+    "daily",
+    "signoffs",
+    "findings",
+    "calibrations",
+    "meals",
+    "samples",
+)
+_COLD_OFFICERS_ONLY = (
+    ("GET", "audit/verify"),  # the officers' tools: the chain check and the report
+    ("GET", "report"),
+    ("POST", "excursions/{ident}/actions"),
+    ("POST", "actions/{ident}/corrections"),
+    ("POST", "signoffs"),
+    ("POST", "calibrations"),
+    ("PATCH", "calibrations/{ident}"),
+    ("DELETE", "calibrations/{ident}"),
+    ("PUT", "menus/{day}/{meal}"),
+    ("POST", "samples"),
+    ("POST", "samples/{ident}/removal"),
+    ("PATCH", "samples/{ident}"),
+    ("DELETE", "samples/{ident}"),
+)
+
 PERMISSIONS: dict[tuple[str, str], Permission] = {
     # -- public ----------------------------------------------------------------------------
     ("GET", "/healthz"): PUBLIC,
@@ -72,9 +101,10 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/public/commitments"): PUBLIC,
     ("GET", "/api/public/form-token"): PUBLIC,
     ("POST", "/api/public/fault-reports"): PUBLIC,
-    ("POST", "/api/public/receipt"): PUBLIC,  # the receipt token is the credential
+    ("POST", "/api/public/receipt"): PUBLIC,  # the receipt token (in the body) is the credential
     ("POST", "/api/public/receipt/confirm"): PUBLIC,
-    ("GET", "/api/public/kpis"): PUBLIC,
+    ("GET", "/api/public/kpis"): PUBLIC,  # aggregates only
+    ("GET", "/api/public/site"): PUBLIC,
     ("POST", "/api/auth/token"): PUBLIC,
     # -- the session -------------------------------------------------------------------------
     ("POST", "/api/auth/logout"): STAFF,
@@ -100,14 +130,25 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/work-orders/{wo_id}/photo"): STAFF,
     ("POST", "/api/work-orders"): every_role_but(CO),
     ("POST", "/api/work-orders/{wo_id}/transitions"): Permission(WORKERS | VERIFIERS),
+    ("GET", "/api/work-orders/{wo_id}/resolution-photo"): STAFF,
+    ("POST", "/api/work-orders/{wo_id}/resolution-photo"): Permission(WORKERS),
     ("GET", "/api/kpis"): only(A, M, DM),
     ("GET", "/api/late-returns"): only(A, DM, CO, SEC),
+    # -- the web UI's views (server/api/routes/ui.py) ----------------------------------------
+    ("GET", "/api/ui/site"): STAFF,
+    ("GET", "/api/ui/kpis"): Permission(WORKERS),
+    ("GET", "/api/rules"): STAFF,
+    ("POST", "/api/rules/dry-run"): only(A),
+    ("GET", "/api/maintenance-windows"): STAFF,
     # -- administration --------------------------------------------------------------------
     ("GET", "/api/users"): only(A),
     ("POST", "/api/users"): only(A),
     ("PATCH", "/api/users/{username}"): only(A),
     ("GET", "/api/dead-letters"): only(A),
-    ("GET", "/api/cold-chain/report"): only(A, FS),
+    # -- the cold-chain record (server/api/routes/cold_chain*.py): read by the officers and
+    # canteen managers (their canteens), written by the officers ------------------------
+    **{("GET", f"/api/cold-chain/{p}"): COLD_READERS for p in _COLD_READS},
+    **{(m, f"/api/cold-chain/{p}"): COLD_OFFICERS for m, p in _COLD_OFFICERS_ONLY},
 }
 
 
