@@ -119,7 +119,7 @@ def test_a_listener_that_raises_on_every_event_holds_back_nothing(
         calls.append(type(ev).__name__)
         raise RuntimeError("a broken consumer")
 
-    with TestClient(create_app(settings, clock=clock)) as client:
+    with TestClient(create_app(settings, clock=clock), client=("127.0.0.1", 50000)) as client:
         ctx: Any = client.app.state.ctx  # type: ignore[attr-defined]
         ctx.bus.subscribe(DomainEvent, boom, name="boom")
         wait_until(lambda: ctx.consumer.connected, 10, "the server's uplink subscription")
@@ -146,7 +146,7 @@ def test_a_listener_that_raises_on_every_event_holds_back_nothing(
         assert ctx.consumer.batches._value.get() == 1
     # Restart on the same persistent session: a batch left unacknowledged would come back
     # before the next one; only the marker arrives, so the first was acknowledged.
-    with TestClient(create_app(settings, clock=clock)) as client:
+    with TestClient(create_app(settings, clock=clock), client=("127.0.0.1", 50000)) as client:
         ctx = client.app.state.ctx  # type: ignore[attr-defined]
         wait_until(lambda: ctx.consumer.connected, 10, "the restarted server's subscription")
         publish(mosquitto.port, uplink(2, range(40, 41), 9.7))

@@ -500,8 +500,11 @@ def test_stream_shows_dorm_a_alerts_to_dorm_a_only(tmp_path: Path) -> None:
     }
 
     def listen(user: str) -> None:
-        token_ = live.headers(user)["Authorization"].split()[1]
-        with httpx.stream("GET", f"{live.url}/api/stream?access_token={token_}", timeout=20) as r:
+        # As the browser opens it: a single-use ticket in the URL, never the token (issue 11).
+        ticket = httpx.post(
+            f"{live.url}/api/stream/ticket", headers=live.headers(user), timeout=10
+        ).json()["ticket"]
+        with httpx.stream("GET", f"{live.url}/api/stream?ticket={ticket}", timeout=20) as r:
             lines = r.iter_lines()
             next(lines)  # ": connected"
             ready.wait()
