@@ -84,8 +84,10 @@ def login(url: str, user: str) -> dict[str, str]:
 @pytest.mark.timeout(600)  # real-time demo physics: about 2-3 min
 def test_demo_fault_and_clear(demo: tuple[str, str]) -> None:
     url, broker = demo
-    text = httpx.get(f"{url}/").text
-    assert "service commitments" in text
+    # The public page speaks the site's language (zh-CN) unless the browser asks otherwise.
+    assert "服务承诺" in httpx.get(f"{url}/").text
+    english = httpx.get(f"{url}/", headers={"Accept-Language": "en-GB,en;q=0.8"}).text
+    assert "service commitments" in english
     r = httpx.post(f"{url}/api/auth/token", data={"username": "maint", "password": "demo"})
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert httpx.get(f"{url}/api/devices").status_code == 401

@@ -135,7 +135,14 @@ def test_wheel_carries_every_profile_and_site(wheel: Path) -> None:
     assert "device_profiles/classes/chilled_fridge.yaml" in data
     assert "sites/demo/site.yaml" in data
     assert data <= names, f"missing from {wheel.name}: {sorted(data - names)}"
-    assert {"device_profiles/__init__.py", "sites/__init__.py", "server/web/app.html"} <= names
+    assert {
+        "device_profiles/__init__.py",
+        "sites/__init__.py",
+        "server/web/templates/app.html",
+        "server/web/static/js/app.js",
+        "server/web/static/i18n/zh-CN.json",
+        "server/web/static/i18n/en.json",
+    } <= names
     assert not any(n.startswith("tests/") for n in names)
 
 
@@ -232,6 +239,11 @@ def test_installed_demo_runs_from_another_folder(installed_demo: str, installed:
         return listed
 
     assert FRIDGE in {d["id"] for d in devices()}
+    # The web UI's pages and files come from the package too (templates, scripts, catalogues).
+    page = httpx.get(f"{url}/app", headers={"Accept-Language": "en"}, timeout=10)
+    assert page.status_code == 200 and "Staff login" in page.text, page.text[:500]
+    for path in ("/static/js/app.js", "/static/i18n/zh-CN.json", "/static/css/app.css"):
+        assert httpx.get(f"{url}{path}", timeout=10).status_code == 200, path
     # The demo process compiled the venv's copies as it imported them (installed without
     # .pyc files), so it ran the installed package, not the checkout.
     for module in ("core/site", "core/profiles", "server/app", "gateway/app", "facility/demo"):

@@ -3,15 +3,13 @@ fault-report form, and the reporter's receipt (follow the order, confirm and rat
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -24,6 +22,8 @@ from server.events.types import DomainEvent
 from server.work_orders import photos, service
 from server.work_orders.kpi import compute
 from server.work_orders.model import Status, WorkOrder
+from server.work_orders.receipts import MAX_LENGTH as RECEIPT_MAX_LENGTH
+from server.work_orders.receipts import ReceiptTokens
 from server.work_orders.schemas import PublicFaultReport
 from server.work_orders.sla import COMMITMENTS
 
@@ -206,7 +206,7 @@ def fault_report(
     if photo is not None:
         photos.save(ctx.settings.data_dir / "photos", wo.id, photo[0], photo[1])
     ctx.bus.publish_all(events)
-    token = receipt_token(ctx, wo.id)
+    token = ReceiptTokens(ctx.settings.secret_key.get_secret_value()).issue(wo.id)
     return {
         "id": wo.id,
         "status": "received",
@@ -219,37 +219,16 @@ def fault_report(
 
 
 # -- the reporter's receipt ------------------------------------------------------------------
-# A receipt token is `<order id>.<HMAC>` under a key derived from the server's secret for this
-# purpose only: it names one publicly reported order and cannot be forged for another. Whoever
-# holds it is the reporter: they see the order's progress and, once it is resolved, confirm
-# (verify, with their satisfaction rating) or say it is not fixed (reopen). No expiry: an
-# order can take days; once verified there is nothing left to do with it but look.
-
-_RECEIPT_PURPOSE = b"cfm-public-receipt:"
-RECEIPT_HEADER = "X-Receipt-Token"
+# The receipt token (server/work_orders/receipts.py) is the reporter's credential: they see
+# the order's progress and, once it is resolved, confirm it (verified, with their rating) or
+# say it is not fixed (reopened). It travels in request bodies, never in a URL the server sees.
 
 
-def _receipt_mac(ctx: Ctx, wo_id: int) -> str:
-    key = hashlib.sha256(_RECEIPT_PURPOSE + ctx.settings.secret_key.get_secret_value().encode())
-    return hmac.new(key.digest(), str(wo_id).encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def receipt_token(ctx: Ctx, wo_id: int) -> str:
-    return f"{wo_id}.{_receipt_mac(ctx, wo_id)}"
-
-
-def _receipt_order(ctx: Ctx, session: SessionDep, token: str | None) -> WorkOrder:
-    missing = HTTPException(status.HTTP_404_NOT_FOUND, "no such receipt; check the link")
-    if not token:
-        raise missing
-    wo_id, _, mac = token.strip().partition(".")
-    if not wo_id.isdigit() or len(wo_id) > 12:
-        raise missing
-    if not hmac.compare_digest(mac, _receipt_mac(ctx, int(wo_id))):
-        raise missing
-    wo = session.get(WorkOrder, int(wo_id))
+def _receipt_order(ctx: Ctx, session: SessionDep, token: str) -> WorkOrder:
+    wo_id = ReceiptTokens(ctx.settings.secret_key.get_secret_value()).order_id(token)
+    wo = session.get(WorkOrder, wo_id) if wo_id is not None else None
     if wo is None or wo.requester != "public":
-        raise missing
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such receipt; check the link")
     return wo
 
 
@@ -275,20 +254,20 @@ def _receipt(wo: WorkOrder) -> dict[str, Any]:
     }
 
 
-@router.get("/api/public/receipt")
-def receipt(
-    ctx: Ctx,
-    session: SessionDep,
-    token: Annotated[str | None, Header(alias=RECEIPT_HEADER, max_length=80)] = None,
-) -> dict[str, Any]:
-    """The reported order's progress, for the holder of its receipt token (sent in the
-    X-Receipt-Token header, so it stays out of URLs and access logs)."""
-    return _receipt(_receipt_order(ctx, session, token))
+class ReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=3, max_length=RECEIPT_MAX_LENGTH)
+
+
+@router.post("/api/public/receipt")
+def receipt(ctx: Ctx, session: SessionDep, body: ReceiptIn) -> dict[str, Any]:
+    """The reported order's progress, for the holder of its receipt token."""
+    return _receipt(_receipt_order(ctx, session, body.token))
 
 
 class ReceiptConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    token: str = Field(min_length=3, max_length=80)
+    token: str = Field(min_length=3, max_length=RECEIPT_MAX_LENGTH)
     fixed: bool  # true: the repair holds (verify); false: it does not (reopen)
     satisfaction: int | None = Field(default=None, ge=1, le=5)  # needed when fixed
     comment: str = Field(default="", max_length=1000)

@@ -32,8 +32,8 @@ const MENUS = {
   maintenance: ['board', 'orders', 'alerts'],
   dorm_manager: ['dorm', 'alerts', 'orders'],
   food_safety: ['cold', 'coldchain', 'alerts', 'orders'],
-  canteen_manager: ['cold', 'alerts', 'orders'],
-  admin: ['kpis', 'board', 'orders', 'alerts', 'devices', 'maintenance', 'rules', 'users'],
+  canteen_manager: ['cold', 'coldchain', 'alerts', 'orders'],
+  admin: ['kpis', 'board', 'orders', 'alerts', 'devices', 'maintenance', 'rules', 'users', 'coldchain'],
   security: ['board', 'alerts'],
   counsellor: ['dorm'],
 };
@@ -89,8 +89,9 @@ async function start() {
   route();
 }
 
-function logout() {
+async function logout() {
   if (closeStream) closeStream();
+  await api('/api/auth/logout', {method: 'POST', noLogout: true}).catch(() => {});
   setToken(null);
   location.hash = '';
   location.reload();
@@ -99,7 +100,8 @@ function logout() {
 async function main() {
   await loadCatalogue();
   wireLanguageSwitch();
-  whenUnauthorized(logout);
+  whenUnauthorized(() => { setToken(null); location.reload(); });
+  window.addEventListener('cfm:logout', logout);
   $('logout').addEventListener('click', logout);
   $('login').addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -72,7 +72,7 @@ export function alertItem(a, {onDone} = {}) {
   const facts = [];
   if (a.value !== null && a.value !== undefined) facts.push(h('span', {}, t('alert.value'), ' ', raw(valueText('', a.value))));
   if (a.peak !== null && a.peak !== undefined) facts.push(h('span', {}, t('alert.peak'), ' ', raw(valueText('', a.peak))));
-  item.append(
+  put(item,
     h('div', {class: 'row'},
       h('span', {class: `badge sev-${a.severity}`, text: t(`severity.${a.severity}`)}),
       h('span', {class: 'badge', text: t(`alert_state.${a.state}`)}),
@@ -107,7 +107,7 @@ const ACTIVE = new Set(['open', 'assigned', 'in_progress', 'reopened']);
 export function orderItem(w, {onDone, detail = false} = {}) {
   const overdue = ACTIVE.has(w.status) && new Date(w.due_at) < new Date();
   const item = h('article', {class: 'item', id: `wo-${w.id}`, dataset: {status: w.status}});
-  item.append(
+  put(item,
     h('div', {class: 'row'},
       h('span', {class: `badge pri-${w.priority}`, raw: true, text: w.priority}),
       h('span', {class: `badge wo-${w.status}`, text: t(`wo_status.${w.status}`)}),

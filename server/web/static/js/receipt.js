@@ -36,7 +36,7 @@ function render(r) {
 
 async function load() {
   if (!token) { put($('receipt-body'), h('p', {class: 'error', text: t('receipt.no_token')})); return; }
-  const res = await fetch('/api/public/receipt', {headers: {'X-Receipt-Token': token}});
+  const res = await fetch('/api/public/receipt', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({token})});
   if (!res.ok) { put($('receipt-body'), h('p', {class: 'error', id: 'receipt-error', text: t('receipt.not_found')})); return; }
   render(await res.json());
 }

@@ -235,20 +235,25 @@ export function rulesView(root) {
       [...store.config.values()].map((d) => h('option', {value: d.id, raw: true, text: deviceName(d.id)})));
     const period = h('select', {name: 'period', id: 'dry-period'}, [1, 6, 24].map((n) => h('option', {value: n, text: t('rules.last_hours', {n})})));
     const rule = h('select', {name: 'rule', id: 'dry-rule'}, h('option', {value: '', text: t('rules.no_change')}), ruleIds.map((r) => h('option', {value: r, raw: true, text: ruleName(r)})));
-    const field = h('select', {name: 'field', id: 'dry-field'}, ['above', 'below', 'for', 'after', 'clear_below'].map((f) => h('option', {value: f, text: t(`rules.field.${f}`)})));
-    const value = h('input', {name: 'value', id: 'dry-value', placeholder: t('rules.value_hint')});
+    const value = h('input', {name: 'value', id: 'dry-value', placeholder: t('rules.value_hint'), autocapitalize: 'none'});
     const out = h('div', {id: 'dry-result'});
     const form = h('form', {class: 'stack', id: 'dry-run'},
       h('div', {class: 'filters'}, h('label', {}, t('rules.device'), device), h('label', {}, t('rules.period'), period)),
-      h('div', {class: 'filters'}, h('label', {}, t('rules.change'), rule), h('label', {}, t('rules.field'), field), h('label', {}, t('rules.value'), value)),
+      h('div', {class: 'filters'}, h('label', {}, t('rules.change'), rule), h('label', {}, t('rules.value'), value)),
       h('button', {type: 'submit', class: 'primary big', text: t('rules.run')}), out);
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const end = new Date(), start = new Date(end.getTime() - Number(period.value) * 3600e3);
       const overrides = [];
       if (rule.value && value.value.trim()) {
-        const v = value.value.trim();
-        const set = {[field.value]: ['above', 'below', 'clear_below'].includes(field.value) ? Number(v) : v};
+        // "above=6, clear_below=5, for=10m": settings as the site file's rule_overrides write them.
+        const set = {};
+        for (const part of value.value.split(/[,，;]/)) {
+          const [k, ...rest] = part.split('=');
+          const v = rest.join('=').trim();
+          if (!k.trim() || !v) continue;
+          set[k.trim()] = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v === 'true' || v === 'false' ? v === 'true' : v;
+        }
         overrides.push(Object.assign({rule: rule.value, set}, device.value ? {device: device.value} : {}));
       }
       put(out, h('p', {class: 'muted', text: t('rules.running')}));

@@ -19,18 +19,18 @@ function chartMetrics(id) {
 
 export function maintenanceButton(deviceId, current, onDone) {
   const role = store.me.role;
-  if (role !== 'admin' && role !== 'maintenance') return null;
   if (current) {
     const b = h('button', {type: 'button', class: 'big', id: 'end-maintenance', text: t('maint.end')});
     b.addEventListener('click', async () => {
       try {
-        await api(`/api/devices/${encodeURIComponent(deviceId)}/maintenance`, {json: {until: null}});
+        await api(`/api/devices/${encodeURIComponent(deviceId)}/maintenance`, {method: 'DELETE'});
         toast(t('maint.ended'));
         onDone();
       } catch (e) { errorToast(e); }
     });
     return b;
   }
+  if (!['admin', 'maintenance', 'dorm_manager', 'canteen_manager'].includes(role)) return null;
   const b = h('button', {type: 'button', class: 'big', id: 'declare-maintenance', text: t('maint.declare')});
   b.addEventListener('click', async () => {
     const form = await formDialog({

@@ -104,7 +104,9 @@ export function passwordView(root) {
       await api('/api/me/password', {json: {current_password: f.get('current'), new_password: f.get('new')}, noLogout: true});
       error.textContent = '';
       form.reset();
+      // A changed password ends every session, this one too: log in again with the new one.
       toast(t('password.changed'));
+      setTimeout(() => window.dispatchEvent(new Event('cfm:logout')), 1500);
     } catch (err) {
       error.textContent = `${t('common.failed')}: ${err.message}`;
     }
