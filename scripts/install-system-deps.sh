@@ -7,7 +7,8 @@
 #   chromium, chromium-driver      headless browser for the web UI tests
 #   poppler-utils, poppler-data    pdftotext/pdftoppm read back the cold-chain report PDF
 #                                  (poppler-data: the CMaps of its Chinese CID font)
-#   fonts-noto-cjk                 a font for STSong-Light when pdftoppm renders the report
+#   fonts-noto-cjk                 CJK glyphs: STSong-Light when pdftoppm renders the report, and
+#                                  Chinese in the web UI tests' Chromium screenshots (not boxes)
 # The tests start their own instances on free loopback ports; the system services that the
 # packages' postinst scripts would start are not used, so a policy-rc.d that denies starting
 # daemons is in place during the install (removed afterwards if we created it).
