@@ -31,18 +31,18 @@ def points(
 ) -> list[Point]:
     """The readings of [start, end), with the one before and the one after (the edges)."""
     inside = records.day_readings(s, dev.id, start, end)
-    before = s.scalar(
-        select(ColdReading)
+    before = s.execute(
+        select(*records.READING_COLUMNS)
         .where(ColdReading.device_id == dev.id, ColdReading.measured_at < start)
         .order_by(ColdReading.measured_at.desc())
         .limit(1)
-    )
-    after = s.scalar(
-        select(ColdReading)
+    ).first()
+    after = s.execute(
+        select(*records.READING_COLUMNS)
         .where(ColdReading.device_id == dev.id, ColdReading.measured_at >= end)
         .order_by(ColdReading.measured_at)
         .limit(1)
-    )
+    ).first()
     rows = [r for r in (before, *inside, after) if r is not None]
     return [
         Point(

@@ -151,7 +151,9 @@ def gather(s: Session, svc: ColdChainService, start: date, end: date, by: str) -
         calibrations=[views.calibration_out(c) for c in cals],
         signoffs=[views.signoff_out(r, signoff.status(s, r, tz)) for r in signoffs],
         findings=[views.finding_out(f) for f in found],
-        verification=verify(s, tz, None, None, svc.key),
+        # Every entry made since the period began (later corrections too), linked to the one
+        # before, and the period's signed day heads.
+        verification=verify(s, tz, start, None, svc.key),
         heads=list(heads),
         series={d.id: envelope(readings(s, d.id, lo, min(hi, now)), CHART_POINTS) for d in devices},
     )

@@ -209,8 +209,7 @@ def _devices(d: ReportData, st: dict[str, ParagraphStyle]) -> list[Any]:
                 "校准 calib.",
             ]
         ]
-        marks: list[tuple[Any, ...]] = []
-        for i, r in enumerate([x for x in d.days if x.dev.id == dev.id], 1):
+        for r in [x for x in d.days if x.dev.id == dev.id]:
             f = r.figures
             comp = "" if f.completeness_pct is None else f"{f.completeness_pct:.1f}%"
             rows.append(
@@ -220,25 +219,25 @@ def _devices(d: ReportData, st: dict[str, ParagraphStyle]) -> list[Any]:
                     num(f.max),
                     num(f.mean),
                     dur(f.in_range_s),
-                    dur(f.out_of_range_s),
-                    dur(f.unknown_s),
+                    _flag(dur(f.out_of_range_s), f.out_of_range_s > 0),
+                    _flag(dur(f.unknown_s), f.unknown_s > 0),
                     f"{comp} ({f.readings}/{f.expected or '?'})",
                     str(f.late),
                     str(len(r.excursion_ids)),
-                    "过期 overdue" if r.calibration_overdue else "",
+                    _flag("过期 overdue", True) if r.calibration_overdue else "",
                 ]
             )
-            if f.out_of_range_s > 0:
-                marks.append(("TEXTCOLOR", (5, i), (5, i), BAD))
-        widths = [22, 14, 14, 14, 20, 18, 18, 24, 10, 12, 14]
+        widths = [21, 12, 12, 12, 20, 19, 19, 31, 9, 10, 13]
         scale = WIDTH / sum(widths)
-        out.append(
-            KeepTogether(
-                [head, _chart(d, dev), table(rows, [w * scale for w in widths], st, marks)]
-            )
-        )
+        # The heading stays with its chart; a month's table flows on (its header repeats).
+        out.append(KeepTogether([head, _chart(d, dev)]))
+        out.append(table(rows, [w * scale for w in widths], st))
     if any(r.status == "provisional" for r in d.days):
         out.append(
             Paragraph("* 当日未结束，数据为临时 provisional: the day was still open.", st["small"])
         )
     return out
+
+
+def _flag(text: str, bad: bool) -> str:
+    return f"<font color='#b42318'>{text}</font>" if bad else text

@@ -61,7 +61,7 @@ def excursions(d: ReportData, st: dict[str, ParagraphStyle]) -> list[Any]:
                 acts,
             ]
         )
-    widths = [5, 16, 20, 20, 15, 15, 17, 28, 50]
+    widths = [7, 19, 19, 19, 18, 15, 16, 22, 45]
     scale = WIDTH / sum(widths)
     return [*out, table(rows, [w * scale for w in widths], st)]
 

@@ -41,10 +41,11 @@ def styles() -> dict[str, ParagraphStyle]:
             leading=16,
             spaceBefore=8,
             spaceAfter=4,
+            keepWithNext=1,
             textColor=colors.HexColor("#1f3a5f"),
         ),
         "h2": ParagraphStyle(
-            "h2", parent=base, fontSize=10, leading=13, spaceBefore=6, spaceAfter=2
+            "h2", parent=base, fontSize=10, leading=13, spaceBefore=6, spaceAfter=2, keepWithNext=1
         ),
     }
 
