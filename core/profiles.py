@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -17,7 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError, core_schema
 
 import device_profiles
 from core.durations import Duration
@@ -27,19 +28,47 @@ from core.units import can_convert
 from core.yamlfile import ConfigError, ConfigErrors, load_model
 
 
-class DeviceClass(StrEnum):
-    CHILLED_FRIDGE = "chilled_fridge"
-    FREEZER = "freezer"
-    SAMPLE_FRIDGE = "sample_fridge"  # 留样 sample-retention fridge: legal evidence
-    ROOM_CLIMATE = "room_climate"
-    CONTACT_SENSOR = "contact_sensor"
-    DORM_DOOR = "dorm_door"
-    ELECTRICITY_METER = "electricity_meter"
-    WATER_METER = "water_meter"
+class ClassName(str):
+    """A device class's name, as profiles and site files write it ("freezer"): the stem of a
+    file in device_profiles/classes/ (core/device_classes.py). Nothing in code lists them.
+
+    `.value` is the name itself, for code written against the enum this replaced; new code
+    uses the name as the string it is."""
+
+    __slots__ = ()
 
     @property
-    def is_cold_storage(self) -> bool:
-        return self in {self.CHILLED_FRIDGE, self.FREEZER, self.SAMPLE_FRIDGE}
+    def value(self) -> str:
+        return str.__str__(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, _source: Any, _handler: Any) -> CoreSchema:
+        # 32: the device_class columns of the server's tables.
+        text = core_schema.str_schema(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)
+        return core_schema.no_info_after_validator_function(cls, text)
+
+
+def class_metrics_missing(
+    name: str | None, keys: Collection[str], info: ValidationInfo
+) -> list[str]:
+    """The metrics class `name` expects of every device (the `device_classes` context maps
+    class -> metrics) that `keys` lacks."""
+    known = (info.context or {}).get("device_classes")
+    if name is None or not isinstance(known, Mapping):
+        return []
+    return [m for m in known.get(name, ()) if m not in keys]
+
+
+def known_class(name: ClassName | None, info: ValidationInfo) -> ClassName | None:
+    """A class name checked against the catalogue the loader passes as validation context
+    (`device_classes`); without one (a model built in code) any well-formed name passes."""
+    known = (info.context or {}).get("device_classes")  # names, or name -> metrics
+    if name is not None and known is not None and name not in known:
+        raise ValueError(
+            f"unknown device class {name!r}; device_profiles/classes/ has: "
+            + ", ".join(sorted(known))
+        )
+    return name
 
 
 class MetricType(StrEnum):
@@ -365,12 +394,27 @@ class Profile(_Strict):
     vendor: str
     model: str
     description: str = ""
-    device_class: DeviceClass
+    device_class: ClassName  # a file of device_profiles/classes/ (checked when loaded)
     transport: Transport
     metrics: tuple[MetricSpec, ...]
     events: tuple[EventSpec, ...] = ()
     default_rules: tuple[RuleSpec, ...] = ()
     examples: tuple[Example, ...] = ()
+
+    _class = field_validator("device_class")(known_class)
+
+    @field_validator("metrics")
+    @classmethod
+    def _class_metrics(cls, metrics: tuple[MetricSpec, ...], info: ValidationInfo) -> Any:
+        missing = class_metrics_missing(
+            info.data.get("device_class"), {m.key for m in metrics}, info
+        )
+        if missing:
+            raise ValueError(
+                f"a {info.data['device_class']} reports {missing}: its class file lists them "
+                "as every device's metrics"
+            )
+        return metrics
 
     @field_validator("examples")
     @classmethod
@@ -418,15 +462,30 @@ class Profile(_Strict):
 DEFAULT_PROFILES_DIR = device_profiles.DIRECTORY  # package data, not the source tree
 
 
-def load_profile(path: Path) -> Profile:
-    profile = load_model(Profile, path)
+ClassCatalogue = Collection[str] | Mapping[str, Collection[str]]
+"""Class names, or class name -> the metrics every device of it reports."""
+
+
+def load_profile(path: Path, classes: ClassCatalogue | None = None) -> Profile:
+    """One profile; its device class (and the class's metrics) checked against `classes`."""
+    context = None if classes is None else {"device_classes": classes}
+    profile = load_model(Profile, path, context)
     if profile.profile != path.stem:
         raise ConfigError(str(path), [f"1: profile: {profile.profile!r} must equal the file name"])
     return profile
 
 
-def load_profiles(directory: Path = DEFAULT_PROFILES_DIR) -> dict[str, Profile]:
-    """Load every profile; collect all problems so one run names every bad file."""
+def load_profiles(
+    directory: Path = DEFAULT_PROFILES_DIR, classes: ClassCatalogue | None = None
+) -> dict[str, Profile]:
+    """Load every profile; collect all problems so one run names every bad file.
+
+    Each profile's device class must be one of `classes`; by default the catalogue next to
+    the profiles (`<directory>/classes/`, or the shipped one when that folder is absent)."""
+    if classes is None:
+        from core.device_classes import catalogue_for  # it imports this module
+
+        classes = {name: c.metrics for name, c in catalogue_for(directory).items()}
     profiles: dict[str, Profile] = {}
     errors: list[ConfigError] = []
     files = sorted(directory.glob("*.yaml"))
@@ -434,7 +493,7 @@ def load_profiles(directory: Path = DEFAULT_PROFILES_DIR) -> dict[str, Profile]:
         raise ConfigError(str(directory), ["0: no *.yaml device profiles here"])
     for path in files:
         try:
-            profiles[path.stem] = load_profile(path)
+            profiles[path.stem] = load_profile(path, classes)
         except ConfigError as exc:
             errors.append(exc)
     if errors:

@@ -9,6 +9,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.durations import Duration
+from core.schedules import Schedule
+
+# A schedule's name: one of the site calendar's `schedules`, or the built-in "curfew".
+ScheduleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 class Severity(StrEnum):
@@ -52,6 +56,11 @@ class _RuleBase(_Strict):
     # While the site calendar says the building is closed (holidays), raise or stay quiet:
     # a canteen closed for the holidays does not page anyone for a switched-off fridge.
     when_closed: Literal["raise", "suppress"] = "raise"
+    # The times the rule holds in (lessons, meal service, after curfew): a schedule's name or
+    # one written in place; None = always. Evaluated by the rule runner for every kind
+    # (server/rules/windows.py): input outside the window is ignored; when the window ends,
+    # a delay still running is dropped and an alert of the rule is cleared.
+    when: ScheduleName | Schedule | None = None
     enabled: bool = True
 
 
@@ -71,6 +80,9 @@ class ThresholdRule(_RuleBase):
     after_event: str | None = None
     after_event_window: Duration = timedelta(hours=1)
     after_event_for: Duration | None = None
+    # Readings in a row beyond the limit before it raises, as well as `for` (soil moisture:
+    # two readings, so one odd value does not send the gardener out).
+    consecutive: int = Field(default=1, ge=1)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -112,6 +124,12 @@ class OfflineRule(_RuleBase):
 
     kind: Literal["offline"] = "offline"
     after: Duration
+
+    @model_validator(mode="after")
+    def _always(self) -> OfflineRule:
+        if self.when is not None:
+            raise ValueError("an offline rule holds at all times: silence has no hours")
+        return self
 
 
 class EventRule(_RuleBase):
@@ -174,6 +192,12 @@ class NightFlowRule(_RuleBase):
     judge_at_hour: int = Field(default=7, ge=0, le=23)
     min_flow: float = Field(default=0.0, ge=0)  # per hour, in the metric's unit
     clean_nights: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _own_hours(self) -> NightFlowRule:
+        if self.when is not None:
+            raise ValueError("a night_flow rule has its own hours (start_hour, end_hour)")
+        return self
 
 
 AnyRule = ThresholdRule | OfflineRule | EventRule | StateRule | CountRule | RateRule | NightFlowRule

@@ -2,47 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import TypeAdapter, ValidationError
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
-
-from core.profiles import DEFAULT_PROFILES_DIR, DeviceClass, Profile
+from core.device_classes import Catalogue, DeviceClassDef, load_catalogue
+from core.profiles import ClassName, Profile
 from core.rules_spec import RuleSpec
-from core.site import ComplianceLimits, DeviceConfig, SiteConfig
-from core.yamlfile import ConfigError, ConfigErrors, load_model
+from core.site import DeviceConfig, SiteConfig
+from core.yamlfile import ConfigError
 
 _RULE = TypeAdapter(RuleSpec)
 
-
-class ClassRules(BaseModel):
-    """device_profiles/classes/<class>.yaml: the default rules every device of a class gets."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    device_class: DeviceClass
-    source: str = ""  # where the numbers come from (regulation, our own judgement)
-    rules: tuple[RuleSpec, ...] = ()
-    # Cold storage: the limits the cold-chain record is judged against (not the alarms').
-    compliance: ComplianceLimits | None = None
+# The class files (device_profiles/classes/) were first only their default rules; the names
+# stay for the code that reads them so.
+ClassRules = DeviceClassDef
+load_class_rules = load_catalogue
 
 
-def load_class_rules(directory: Path = DEFAULT_PROFILES_DIR / "classes") -> dict[str, ClassRules]:
-    out: dict[str, ClassRules] = {}
-    errors: list[ConfigError] = []
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            rules = load_model(ClassRules, path)
-        except ConfigError as exc:
-            errors.append(exc)
-            continue
-        if rules.device_class.value != path.stem:
-            errors.append(ConfigError(str(path), ["1: device_class must equal the file name"]))
-        out[path.stem] = rules
-    if errors:
-        raise ConfigErrors(errors)
-    return out
-
-
-def device_class_of(device: DeviceConfig, profile: Profile) -> DeviceClass:
+def device_class_of(device: DeviceConfig, profile: Profile) -> ClassName:
+    """The site's class for the device if it names one (a probe in a freezer), else the
+    profile's."""
     return device.device_class or profile.device_class
 
 
@@ -50,16 +28,16 @@ def effective_rules(
     device: DeviceConfig,
     profile: Profile,
     site: SiteConfig,
-    class_rules: dict[str, ClassRules],
+    class_rules: Catalogue,
 ) -> list[RuleSpec]:
     cls = device_class_of(device, profile)
-    base = class_rules.get(cls.value)
+    base = class_rules.get(cls)
     rules: dict[str, RuleSpec] = {r.rule: r for r in (base.rules if base else ())}
     rules.update({r.rule: r for r in profile.default_rules})
     for ov in site.rule_overrides:
         if ov.rule not in rules:
             continue
-        if ov.device_class is not None and ov.device_class != cls.value:
+        if ov.device_class is not None and ov.device_class != cls:
             continue
         if ov.building is not None and ov.building != device.building:
             continue
@@ -73,3 +51,28 @@ def effective_rules(
                 site.site, [f"0: rule_overrides: {ov.rule}: {exc.errors()[0]['msg']}"]
             ) from exc
     return [r for r in rules.values() if r.enabled]
+
+
+def rule_problems(
+    site: SiteConfig, profiles: dict[str, Profile], catalogue: Catalogue
+) -> list[str]:
+    """What is wrong with the rules the site's devices end up with: a rule watching a metric
+    the device's profile does not report, a `when` naming no schedule. `file:line` style
+    lines, as ConfigError takes them (the site file has no line for a computed rule)."""
+    problems: list[str] = []
+    for device in site.devices:
+        profile = profiles[device.profile]
+        keys = {m.key for m in profile.metrics}
+        for rule in effective_rules(device, profile, site, catalogue):
+            metric = getattr(rule, "metric", None)
+            if metric is not None and metric not in keys:
+                problems.append(
+                    f"0: devices: {device.id}: rule {rule.rule!r} watches {metric!r}, which "
+                    f"profile {profile.profile} does not report"
+                )
+            if rule.when is not None and not site.calendar.knows(rule.when):
+                problems.append(
+                    f"0: devices: {device.id}: rule {rule.rule!r} holds when {rule.when!r}: "
+                    f"add calendar.schedules.{rule.when} (or use the built-in 'curfew')"
+                )
+    return problems

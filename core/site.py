@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,16 +13,20 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 import sites
 from core.durations import Duration
-from core.profiles import DeviceClass, Profile
+from core.profiles import ClassCatalogue, ClassName, Profile, class_metrics_missing, known_class
 from core.roles import BUILDING_SCOPED_ROLES, ROLES
 from core.rules_spec import Severity
-from core.yamlfile import ConfigError, load_model
+from core.schedules import CURFEW, DayFacts, Schedule
+from core.schedules import WEEKDAYS as WEEKDAYS  # re-exported: first defined here
+from core.schedules import Weekday as Weekday
+from core.yamlfile import load_model
 
 
 class _Strict(BaseModel):
@@ -31,8 +36,9 @@ class _Strict(BaseModel):
 # The demo campus, shipped as package data: the settings' default site file.
 DEFAULT_SITE_FILE = sites.DEMO_SITE_FILE
 DEFAULT_CURFEW = time(23, 0)  # shared/DOMAIN.md, "Dormitories"
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# A dorm's curfew lasts until this the next morning (the built-in `curfew` schedule); own
+# default: dorm doors open for the day at 06:00.
+DEFAULT_CURFEW_ENDS = time(6, 0)
 
 
 # A language tag as browsers send it (zh-CN, en, en-GB).
@@ -83,7 +89,32 @@ class DeviceConfig(_Strict):
     address: str | None = None
     bus: str | None = None  # serial devices: a key of the site's `buses`
     # A generic probe can sit in a fridge, a freezer or a room: the site says which.
-    device_class: DeviceClass | None = None
+    device_class: ClassName | None = None
+
+    _class = field_validator("device_class")(known_class)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, name: str, info: ValidationInfo) -> str:
+        known = (info.context or {}).get("profiles")
+        if known is not None and name not in known:
+            raise ValueError(f"unknown profile {name!r}; device_profiles/ has no {name}.yaml")
+        return name
+
+    @model_validator(mode="after")
+    def _class_metrics(self, info: ValidationInfo) -> DeviceConfig:
+        """A device filed under another class than its profile's reports that class's
+        metrics (the context maps profile -> its metric keys)."""
+        reports = (info.context or {}).get("profiles")
+        if self.device_class is None or not isinstance(reports, Mapping):
+            return self
+        missing = class_metrics_missing(self.device_class, reports.get(self.profile, ()), info)
+        if missing:
+            raise ValueError(
+                f"device {self.id!r}: a {self.device_class} reports {missing}, which profile "
+                f"{self.profile} does not"
+            )
+        return self
 
     @property
     def transport_address(self) -> str:
@@ -132,12 +163,43 @@ class CurfewChange(_Strict):
 
 
 class Calendar(_Strict):
-    """The school calendar rules can refer to (terms and exam weeks are informational)."""
+    """The school calendar: terms, closures (holidays), exam weeks and curfew changes, and
+    the named schedules rules hold in (`when:`), which the calendar selects day by day
+    (core/schedules.py): lessons only in term and not on holidays, exam sessions in exam
+    weeks."""
 
     terms: tuple[Closure, ...] = ()
     closures: tuple[Closure, ...] = ()
     exam_weeks: tuple[Closure, ...] = ()
     curfews: tuple[CurfewChange, ...] = ()  # later entries win
+    curfew_ends: time = DEFAULT_CURFEW_ENDS
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _schedules(self) -> Calendar:
+        if CURFEW in self.schedules:
+            raise ValueError(f"schedules: {CURFEW!r} is built in (each dorm's curfew)")
+        for name, schedule in self.schedules.items():
+            if schedule.term_only and not self.terms:
+                raise ValueError(f"schedules.{name}: term_only, but the calendar lists no terms")
+        return self
+
+    def knows(self, when: str | Schedule) -> bool:
+        """A rule's `when` names a schedule there is (or is one written in place)."""
+        return not isinstance(when, str) or when == CURFEW or when in self.schedules
+
+    def facts(self, building: str | None, day: date) -> DayFacts:
+        def covers(periods: tuple[Closure, ...]) -> bool:
+            return any(
+                c.start <= day <= c.end and (not c.buildings or building in c.buildings)
+                for c in periods
+            )
+
+        return DayFacts(
+            in_term=covers(self.terms),
+            closed=covers(self.closures),
+            exam_week=covers(self.exam_weeks),
+        )
 
 
 class RuleOverride(_Strict):
@@ -334,16 +396,24 @@ class SiteConfig(_Strict):
         )
 
 
-def load_site(path: Path, profiles: dict[str, Profile]) -> SiteConfig:
-    site = load_model(SiteConfig, path)
-    problems = [
-        f"0: devices: {d.id!r} uses unknown profile {d.profile!r}"
-        for d in site.devices
-        if d.profile not in profiles
-    ]
-    if problems:
-        raise ConfigError(str(path), problems)
-    return site
+def load_site(
+    path: Path, profiles: dict[str, Profile], classes: ClassCatalogue | None = None
+) -> SiteConfig:
+    """The site file, its devices' profiles and classes checked where they are written.
+
+    `classes`: the device classes a device may name, with the metrics each expects (the
+    catalogue of the profiles' folder); by default the shipped catalogue and every class
+    the loaded profiles use."""
+    if classes is None:
+        from core.device_classes import load_catalogue  # it imports this module
+
+        shipped = {name: c.metrics for name, c in load_catalogue().items()}
+        classes = {p.device_class: () for p in profiles.values()} | shipped
+    context = {
+        "profiles": {name: frozenset(m.key for m in p.metrics) for name, p in profiles.items()},
+        "device_classes": classes,
+    }
+    return load_model(SiteConfig, path, context)
 
 
 # -- cold chain (server/coldchain/, docs/cold-chain.md) ------------------------------------

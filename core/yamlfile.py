@@ -78,7 +78,7 @@ def validation_problems(exc: ValidationError, lines: dict[Path_, int]) -> list[s
     return problems
 
 
-def parse_model(model: type[M], text: str, file: str) -> M:
+def parse_model(model: type[M], text: str, file: str, context: dict[str, Any] | None = None) -> M:
     # Fast path: plain libyaml load. Line numbers are only needed to explain a problem, so
     # the slower line-tracking parse runs only then (a 10,000-device site stays cheap).
     try:
@@ -87,19 +87,20 @@ def parse_model(model: type[M], text: str, file: str) -> M:
         data = None
     if data is not None:
         try:
-            return model.model_validate(data)
+            return model.model_validate(data, context=context)
         except ValidationError:
             pass
     data, lines = load_yaml(text, file)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise ConfigError(file, validation_problems(exc, lines)) from exc
 
 
-def load_model(model: type[M], path: Path) -> M:
+def load_model(model: type[M], path: Path, context: dict[str, Any] | None = None) -> M:
+    """`context` reaches the model's validators (the catalogue a name must be in)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"0: cannot read: {exc.strerror}"]) from exc
-    return parse_model(model, text, str(path))
+    return parse_model(model, text, str(path), context)

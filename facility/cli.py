@@ -163,17 +163,22 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
+    from core.device_classes import catalogue_for
     from core.profiles import DEFAULT_PROFILES_DIR, load_profiles
-    from core.ruleset import load_class_rules
+    from core.ruleset import rule_problems
     from core.site import load_site
     from core.yamlfile import ConfigError, ConfigErrors
 
     profiles_dir = Path(args.profiles or DEFAULT_PROFILES_DIR)
     try:
-        profiles = load_profiles(profiles_dir)
-        load_class_rules(profiles_dir / "classes")
+        catalogue = catalogue_for(profiles_dir)
+        classes = {name: c.metrics for name, c in catalogue.items()}
+        profiles = load_profiles(profiles_dir, classes)
         for site_file in args.site or []:
-            load_site(Path(site_file), profiles)
+            site = load_site(Path(site_file), profiles, classes)
+            problems = rule_problems(site, profiles, catalogue)
+            if problems:
+                raise ConfigError(site_file, problems)
     except (ConfigError, ConfigErrors) as exc:
         print(exc, file=sys.stderr)
         return 1

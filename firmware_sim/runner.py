@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 
 from core.clock import Clock, SystemClock
 from core.mqtturl import BrokerEndpoint, make_client
-from core.profiles import DeviceClass, MqttTransport, Profile
+from core.profiles import MqttTransport, Profile
 from core.site import SiteConfig
 from core.wire import TOPIC_ROOT, sim_command_topic
 from firmware_sim.devices.door import DEFAULT_CURFEW, DoorController
@@ -23,11 +23,7 @@ from firmware_sim.serial_slaves import SerialSimulator
 
 log = logging.getLogger(__name__)
 
-FRIDGE_PARAMS = {
-    DeviceClass.CHILLED_FRIDGE: CHILLED,
-    DeviceClass.FREEZER: FREEZER,
-    DeviceClass.SAMPLE_FRIDGE: SAMPLE,
-}
+FRIDGE_PARAMS = {"chilled_fridge": CHILLED, "freezer": FREEZER, "sample_fridge": SAMPLE}
 
 
 @dataclass
@@ -86,7 +82,7 @@ class SimRunner:
                     rng,
                     door_openings_per_h=options.fridge_door_openings_per_h,
                 )
-            elif cls is DeviceClass.DORM_DOOR:
+            elif cls == "dorm_door":
                 building = site.building(device.building)
                 model = DoorController(
                     device.id,

@@ -12,6 +12,7 @@ from core.ruleset import ClassRules, effective_rules
 from core.site import SiteConfig
 from server.rules.kind import BoundRule
 from server.rules.kinds import bind
+from server.rules.windows import SiteWindows, Windowed, check_schedules
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +31,22 @@ class RuleIndex:
     ) -> None:
         self.devices: dict[str, DeviceRules] = {}
         self._specs: dict[tuple[str, str], AnyRule] = {}
+        windows = SiteWindows(site)
+
+        def bound_rule(spec: AnyRule, building: str) -> BoundRule:
+            if spec.when is None:
+                return bind(spec)
+            at = windows.function(spec.when, building)
+            return Windowed(bind(spec), at, windows.label(spec.when))
+
         for device in site.devices:
             specs = effective_rules(device, profiles[device.profile], site, class_rules)
+            check_schedules(site, device.id, specs)
             # Offline rules first: fresh data ends an outage before anything else is judged.
-            bound = sorted((bind(r) for r in specs), key=lambda b: b.spec.kind != "offline")
+            bound = sorted(
+                (bound_rule(r, device.building) for r in specs),
+                key=lambda b: b.spec.kind != "offline",
+            )
             by_metric: dict[str, list[BoundRule]] = defaultdict(list)
             for b in bound:
                 self._specs[(device.id, b.spec.rule)] = b.spec

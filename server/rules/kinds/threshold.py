@@ -38,6 +38,7 @@ class ThresholdState(RuleState):
     last_value: float | None = None  # what a raise or clear on the clock reports
     last_unit: str | None = None
     mark: int | None = None  # newest `after_event` (defrost), epoch ms
+    breaching: int = 0  # readings in a row beyond the limit (for `consecutive`)
 
 
 def _delay_ms(rule: ThresholdRule, s: ThresholdState) -> int:
@@ -88,9 +89,10 @@ def _clear(
     minutes = (at - s.clear_since) / 60000
     message = f"{rule.metric} back to {value:g}{u} for {minutes:.1f} min"
     event = RuleEvent("clear", rule, ctx.device_id, dt(at), value, message, peak=s.peak)
-    return dataclasses.replace(s, active=False, pending_since=None, clear_since=None, peak=None), [
-        event
-    ]
+    cleared = dataclasses.replace(
+        s, active=False, pending_since=None, clear_since=None, peak=None, breaching=0
+    )
+    return cleared, [event]
 
 
 def _due(
@@ -99,7 +101,7 @@ def _due(
     """Delays that ran out before `until` with no reading since: fire at their deadline."""
     if s.last_value is None:
         return s, []
-    if not s.active and s.pending_since is not None:
+    if not s.active and s.pending_since is not None and s.breaching >= rule.consecutive:
         deadline = s.pending_since + _delay_ms(rule, s)
         if deadline <= until and not silent_at(s, deadline, ctx):
             return _raise(rule, s, deadline, s.last_value, s.last_unit, ctx)
@@ -122,10 +124,12 @@ def on_reading(
     s = dataclasses.replace(s, last_value=value, last_unit=x.unit)
     if not s.active:
         if not rule.breached(value):
-            return dataclasses.replace(s, pending_since=None, peak=None), events
+            return dataclasses.replace(s, pending_since=None, peak=None, breaching=0), events
         since = s.pending_since if s.pending_since is not None else ts
-        s = dataclasses.replace(s, pending_since=since, peak=_worse(rule, s.peak, value))
-        if ts - since >= _delay_ms(rule, s):
+        s = dataclasses.replace(
+            s, pending_since=since, peak=_worse(rule, s.peak, value), breaching=s.breaching + 1
+        )
+        if ts - since >= _delay_ms(rule, s) and s.breaching >= rule.consecutive:
             s, raised = _raise(rule, s, ts, value, x.unit, ctx)
             events += raised
         return s, events
@@ -160,7 +164,9 @@ def on_time(
 
 
 def _forget(s: ThresholdState) -> ThresholdState:
-    return dataclasses.replace(s, active=False, pending_since=None, clear_since=None, peak=None)
+    return dataclasses.replace(
+        s, active=False, pending_since=None, clear_since=None, peak=None, breaching=0
+    )
 
 
 KIND = KindDef(
