@@ -9,6 +9,8 @@
 #                                  (poppler-data: the CMaps of its Chinese CID font)
 #   fonts-noto-cjk                 CJK glyphs: STSong-Light when pdftoppm renders the report, and
 #                                  Chinese in the web UI tests' Chromium screenshots (not boxes)
+#   systemd                        systemd-analyze verify checks deploy/systemd/*.service
+#   postgresql-client              psql applies deploy/postgres/roles.sql in the tests
 # The tests start their own instances on free loopback ports; the system services that the
 # packages' postinst scripts would start are not used, so a policy-rc.d that denies starting
 # daemons is in place during the install (removed afterwards if we created it).
@@ -16,7 +18,7 @@
 set -euo pipefail
 
 PACKAGES=(mosquitto mosquitto-clients postgresql victoria-metrics influxdb chromium chromium-driver
-  poppler-utils poppler-data fonts-noto-cjk)
+  poppler-utils poppler-data fonts-noto-cjk systemd postgresql-client)
 
 # A command that proves the package's payload is there even where dpkg does not know it
 # (e.g. a developer machine that is not Debian but has the programs).
@@ -35,6 +37,10 @@ have_program() {
     poppler-utils) command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 ;;
     poppler-data) [ -d /usr/share/poppler/cMap ] ;;
     fonts-noto-cjk) fc-list :lang=zh 2>/dev/null | grep -q . ;;
+    systemd) command -v systemd-analyze >/dev/null 2>&1 ;;
+    postgresql-client)
+      command -v psql >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/psql' >/dev/null 2>&1
+      ;;
     *) return 1 ;;
   esac
 }
