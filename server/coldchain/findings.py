@@ -19,6 +19,8 @@ from server.coldchain.model import ColdReading, CorrectiveAction, Excursion
 from server.coldchain.records_model import Calibration, Finding, Menu, Sample
 from server.coldchain.samples import meals_of_day
 
+RISK_LOOKBACK = timedelta(days=3)
+
 
 def add(
     s: Session,
@@ -131,6 +133,10 @@ def _overdue_actions(
 ) -> None:
     due = site.cold_chain.action_due
     acted = select(CorrectiveAction.excursion_id)
+    told = {
+        int(k.rsplit(":", 1)[1])
+        for k in s.scalars(select(Finding.key).where(Finding.kind == "action_overdue"))
+    }
     for e in s.scalars(
         select(Excursion).where(
             Excursion.void.is_(False),
@@ -138,6 +144,8 @@ def _overdue_actions(
             Excursion.id.not_in(acted),
         )
     ):
+        if e.id in told:
+            continue
         name = devices[e.device_id].name if e.device_id in devices else e.device_id
         add(
             s,
@@ -158,8 +166,13 @@ def _samples_at_risk(
 ) -> None:
     fridges = [d for d in devices.values() if d.device_class == "sample_fridge"]
     for dev in fridges:
+        recent = now - RISK_LOOKBACK  # older excursions were judged when they happened
         for e in s.scalars(
-            select(Excursion).where(Excursion.device_id == dev.id, Excursion.void.is_(False))
+            select(Excursion).where(
+                Excursion.device_id == dev.id,
+                Excursion.void.is_(False),
+                (Excursion.ended_at.is_(None)) | (Excursion.ended_at >= recent),
+            )
         ):
             end = e.ended_at or now
             held = s.scalars(

@@ -7,6 +7,8 @@ the record surviving the pruning of raw readings."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -179,6 +181,12 @@ def test_a_recorded_day_its_corrections_and_its_tampering(server: Server) -> Non
     assert all(c["after_signoff_id"] == sign["id"] for c in sign["corrections"])
     assert server.get("/api/cold-chain/audit/verify")["ok"]
 
+    cli = [sys.executable, "-m", "facility.cli", "audit", "verify", "--database", server.url]
+    ok = subprocess.run(
+        [*cli, "--from", DAY, "--to", DAY], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+
     # One stored reading changed behind the record's back.
     server.sql(
         "UPDATE coldchain_readings SET value = 3.9 WHERE device_id = 'canteen-fridge-03' "
@@ -187,6 +195,8 @@ def test_a_recorded_day_its_corrections_and_its_tampering(server: Server) -> Non
     bad = server.get("/api/cold-chain/audit/verify")
     assert not bad["ok"] and bad["first_bad"]["ref"].startswith("daily:")
     assert "canteen-fridge-03" in bad["first_bad"]["problem"]
+    failed = subprocess.run(cli, capture_output=True, text=True, timeout=60, check=False)
+    assert failed.returncode == 1 and bad["first_bad"]["ref"] in failed.stderr, failed.stderr
 
 
 def test_the_record_outlives_its_raw_readings(server: Server) -> None:
