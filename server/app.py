@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import DataError
 
 from core.clock import Clock, SystemClock
 from core.mqtturl import parse_broker_url, with_credentials
@@ -30,7 +31,14 @@ from server.api.routes import (
     users,
     work_orders,
 )
-from server.api.security import SecurityHeaders, add_docs, install_log_redaction, internal_error
+from server.api.security import (
+    SecurityHeaders,
+    add_docs,
+    document_errors,
+    install_log_redaction,
+    internal_error,
+    out_of_range,
+)
 from server.auth.services import AuthServices
 from server.auth.users import ensure_demo_users
 from server.coldchain import service as cold_chain
@@ -175,6 +183,7 @@ def create_app(
     app.state.ctx = ctx
     if docs:
         add_docs(app)
+    document_errors(app)
     install_log_redaction()
     # Every body is capped before it is read whole; the public form's photo gets more.
     app.add_middleware(
@@ -188,6 +197,8 @@ def create_app(
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)
     app.add_exception_handler(RequestValidationError, public_validation_errors)
     app.add_exception_handler(Exception, internal_error)
+    for too_big in (OverflowError, DataError):  # an id of 10**40 in a path, a BIGINT overflow
+        app.add_exception_handler(too_big, out_of_range)
     for module in (public, auth, devices, alerts, work_orders, kpis, stream, dorms, ui):
         app.include_router(module.router)
     for module in (users, dead_letters):  # accounts and the uplink's refusals, for admins

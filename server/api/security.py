@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import re
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -172,3 +173,37 @@ def metrics_access(settings: ServerSettings, request: Request) -> None:
             status.HTTP_403_FORBIDDEN,
             "metrics: from this machine only, or with the metrics token",
         )
+
+
+# -- the error shapes in the OpenAPI schema ------------------------------------------------
+
+
+def document_errors(app: FastAPI) -> None:
+    """The schema says what a 422 really carries: FastAPI's list of field errors, or one
+    message naming the field ("until: must be in the future") from a route's own checks;
+    the public routes add a joined `message`."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        error = spec.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if error is not None:
+            listed = error["properties"]["detail"]
+            error["properties"]["detail"] = {
+                "title": "Detail",
+                "anyOf": [{k: v for k, v in listed.items() if k != "title"}, {"type": "string"}],
+            }
+            error["properties"]["message"] = {"title": "Message", "type": "string"}
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def out_of_range(request: Request, exc: Exception) -> Response:
+    """A number beyond what the database stores (an id of 10**40 in a path): no such record
+    can exist, so it is the request that is wrong, not the server."""
+    log.info("%s %s: value out of range (%s)", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse({"detail": "a number in the request is out of range"}, 422)

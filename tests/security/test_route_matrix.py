@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from core.roles import Role
 from server.auth.permissions import PERMISSIONS, Permission
 from tests.live_server import LiveServer, start_server
+from tests.security.support import empty_timeseries_store
 
 pytestmark = pytest.mark.integration
 PASSWORD = "matrix-Pass-2026!"
@@ -65,20 +65,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             assert r.status_code == 201, r.text
     yield server
     server.stop()
-
-
-def empty_timeseries_store(server_data: Path) -> None:
-    """The SQL time-series store a gateway would have made beside the server (history reads
-    from it), empty."""
-    from sqlalchemy import create_engine
-
-    from core.tsdb_schema import metadata
-
-    path = server_data.parent / "gateway" / "timeseries.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}")
-    metadata.create_all(engine)
-    engine.dispose()
 
 
 def operations(live: LiveServer) -> list[tuple[str, str]]:

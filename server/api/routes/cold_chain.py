@@ -287,7 +287,11 @@ def verify(
     return report.verification_out(report.verify(session, svc.tz, start, end, svc.key))
 
 
-@router.get("/report")
+@router.get(
+    "/report",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "text/csv": {}}}},
+)
 def cold_chain_report(
     svc: Service,
     viewer: Officer,

@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
 from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -36,7 +37,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}, 403: {}, 404: {}},
+)
 def metrics(ctx: Ctx, request: Request) -> Response:
     """Prometheus text, as FACILITY_SERVER_METRICS allows (server/api/security.py)."""
     metrics_access(ctx.settings, request)
