@@ -70,7 +70,7 @@ def span(svc: ColdChainService, start: date | None, end: date | None) -> tuple[d
     start = start or end or today
     end = end or start
     if end < start or (end - start).days > 366:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "from/to: at most a year")
+        raise HTTPException(422, "from/to: at most a year")
     return start, end
 
 
@@ -168,7 +168,7 @@ def correct_action(
 ) -> dict[str, Any]:
     bad = sorted(set(body.changes) - set(edits.ACTION_FIELDS))
     if bad:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"changes: unknown field {bad}")
+        raise HTTPException(422, f"changes: unknown field {bad}")
 
     def run(s: Any) -> CorrectiveAction:
         row = s.get(CorrectiveAction, ident)
@@ -238,9 +238,9 @@ def signoffs(
 def sign(svc: Service, viewer: Officer, body: SignOffIn) -> dict[str, Any]:
     now = svc.now()
     if body.building not in {d.building for d in svc.devices.values()}:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "building: no cold storage")
+        raise HTTPException(422, "building: no cold storage")
     if body.date > now.astimezone(svc.tz).date():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "date: lies in the future")
+        raise HTTPException(422, "date: lies in the future")
 
     def run(s: Any) -> dict[str, Any]:
         row = signoff.sign(

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/cold-chain", tags=["cold-chain"])
 
 
 def _unprocessable(msg: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, msg)
+    return HTTPException(422, msg)
 
 
 # -- calibration register ------------------------------------------------------------------
