@@ -5,9 +5,6 @@ same topic does or does not receive."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +13,12 @@ import pytest
 from core.profiles import load_profiles
 from core.site import DEFAULT_SITE_FILE, load_site
 from facility.mosquitto_acl import render_acl
-from tests.harness.process import Process, find_program, free_port, port_open
 from tests.helpers import wait_until
 from tests.security.mqtt_probe import Probe, connect
+from tests.security.support import start_deploy_mosquitto
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy" / "mosquitto"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 NOT_AUTHORIZED = 0x87
 ACCOUNTS = {
     "server": "server-pw-1",
@@ -39,39 +35,7 @@ UPLINK = "facility/v1/gw/gw-canteen/data"
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[int]:
-    """Mosquitto with deploy/mosquitto/mosquitto.conf and acl as shipped; only the listener
-    (a free loopback port) and the file locations are rewritten for the test folder."""
-    passwd = tmp_path / "passwd"
-    tool = find_program("mosquitto_passwd", "mosquitto", "CFM_MOSQUITTO_PASSWD_BIN")
-    for i, (user, pw) in enumerate(ACCOUNTS.items()):
-        flags = ["-b", "-c"] if i == 0 else ["-b"]
-        subprocess.run([tool, *flags, str(passwd), user, pw], check=True, timeout=30)
-    passwd.chmod(0o600)
-    acl = tmp_path / "acl"
-    shutil.copy(DEPLOY / "acl", acl)
-    (tmp_path / "data").mkdir()
-    port = free_port()
-    lines = []
-    for line in (DEPLOY / "mosquitto.conf").read_text().splitlines():
-        key = line.split(" ", 1)[0]
-        if key == "listener":
-            line = f"listener {port} 127.0.0.1"
-        elif key == "password_file":
-            line = f"password_file {passwd}"
-        elif key == "acl_file":
-            line = f"acl_file {acl}"
-        elif key == "persistence_location":
-            line = f"persistence_location {tmp_path / 'data'}/"
-        lines.append(line)
-    if os.geteuid() == 0:
-        lines.append("user root")
-    lines.append("log_dest stdout")
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text("\n".join(lines) + "\n")
-    exe = find_program("mosquitto", "mosquitto", "CFM_MOSQUITTO_BIN")
-    process = Process("mosquitto", [exe, "-c", str(conf)], tmp_path / "mosquitto.log")
-    process.start()
-    process.wait_ready(lambda: port_open(port), f"a listener on port {port}", 20)
+    port, process = start_deploy_mosquitto(tmp_path, ACCOUNTS)
     yield port
     process.stop()
 
