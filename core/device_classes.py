@@ -12,6 +12,7 @@ sensors is adding YAML files.
     device_class: waste_bin                 # equals the file name
     label: {zh-CN: 垃圾桶, en: Waste bin}
     metrics: [fill_level]                   # every device of the class reports these
+    optional_metrics: [battery]             # some models report these too
     work_order_category: cleaning           # rules' work orders without a category
     notify: [maintenance]                   # rules without their own `notify`
     cold_storage: false
@@ -48,6 +49,9 @@ class DeviceClassDef(BaseModel):
     label: dict[LanguageTag, str] = Field(default_factory=dict)
     source: str = ""  # where the numbers come from (regulation, practice, our own judgement)
     metrics: tuple[str, ...] = ()  # metric keys every device of the class reports
+    # Reported by some models only (PM2.5 by an air sensor with a particle counter): rules on
+    # them hold for the devices that report them.
+    optional_metrics: tuple[str, ...] = ()
     cold_storage: bool = False
     work_order_category: Category | None = Field(default=None, pattern=r"^[a-z_]{3,32}$")
     notify: tuple[str, ...] = ()  # default audience of the rules (roles)
@@ -72,14 +76,14 @@ class DeviceClassDef(BaseModel):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"rule names must be unique within a class: {twice}")
-        if self.metrics:
-            for rule in self.rules:
-                metric = getattr(rule, "metric", None)
-                if metric is not None and metric not in self.metrics:
-                    raise ValueError(
-                        f"rule {rule.rule!r} names metric {metric!r}, which is not one of the "
-                        f"class's metrics {list(self.metrics)}"
-                    )
+        listed = (*self.metrics, *self.optional_metrics)
+        for rule in self.rules:
+            metric = getattr(rule, "metric", None)
+            if metric is not None and metric not in listed:
+                raise ValueError(
+                    f"rule {rule.rule!r} names metric {metric!r}: list it in the class's "
+                    "metrics (or optional_metrics)"
+                )
         if self.compliance is not None and not self.cold_storage:
             raise ValueError("compliance limits are for cold storage: set cold_storage: true")
         return self

@@ -108,6 +108,11 @@ PRESETS: dict[str, Preset] = {
     "volume_m3": Preset(type=MetricType.FLOAT, unit="m³", valid=Range(min=0)),
     "flow_m3h": Preset(type=MetricType.FLOAT, unit="m³/h", valid=Range(min=0, max=1000)),
     "counter": Preset(type=MetricType.INT, unit=None, valid=Range(min=0)),
+    "percent": Preset(type=MetricType.FLOAT, unit="%", valid=Range(min=0, max=100)),
+    # NDIR CO2 sensors read 400-5000 ppm (SCD30 to 10000); more is a broken reading.
+    "co2_ppm": Preset(type=MetricType.FLOAT, unit="ppm", valid=Range(min=0, max=10000)),
+    "pm_ugm3": Preset(type=MetricType.FLOAT, unit="µg/m³", valid=Range(min=0, max=2000)),
+    "snr_db": Preset(type=MetricType.FLOAT, unit="dB", valid=Range(min=-40, max=40)),
 }
 
 

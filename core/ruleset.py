@@ -57,15 +57,18 @@ def rule_problems(
     site: SiteConfig, profiles: dict[str, Profile], catalogue: Catalogue
 ) -> list[str]:
     """What is wrong with the rules the site's devices end up with: a rule watching a metric
-    the device's profile does not report, a `when` naming no schedule. `file:line` style
+    the device's profile does not report (unless the class says only some models do), a
+    `when` naming no schedule. `file:line` style
     lines, as ConfigError takes them (the site file has no line for a computed rule)."""
     problems: list[str] = []
     for device in site.devices:
         profile = profiles[device.profile]
         keys = {m.key for m in profile.metrics}
+        cls = catalogue.get(device_class_of(device, profile))
+        optional = set(cls.optional_metrics) if cls is not None else set()
         for rule in effective_rules(device, profile, site, catalogue):
             metric = getattr(rule, "metric", None)
-            if metric is not None and metric not in keys:
+            if metric is not None and metric not in keys and metric not in optional:
                 problems.append(
                     f"0: devices: {device.id}: rule {rule.rule!r} watches {metric!r}, which "
                     f"profile {profile.profile} does not report"

@@ -229,6 +229,9 @@ class NotificationChannel(_Strict):
     role: str  # the audience: rules name roles in their `notify` list
     buildings: tuple[str, ...] = ()  # empty = every building (a dorm manager: theirs)
     min_severity: Severity = Severity.WARNING
+    # A person's own channel (their username): it also hears about the work orders assigned
+    # to them (an order past its deadline), besides what its role hears.
+    user: str | None = Field(default=None, max_length=64)
 
     @field_validator("role")
     @classmethod
@@ -296,6 +299,9 @@ class Escalation(_Strict):
 
 class Notifications(_Strict):
     channels: tuple[NotificationChannel, ...] = ()
+    # An open work order past its repair deadline is told once to its assignee's own channel
+    # and to these roles (the maintenance team's lead reads the maintenance channel).
+    overdue_notify: tuple[str, ...] = ("maintenance",)
     max_per_hour: int = Field(default=30, gt=0)  # per channel; the rest goes into a digest
     # A device and rule raised again on a channel within this window (a flapping door) is
     # held for the digest instead of paging again.
@@ -329,6 +335,8 @@ class SiteConfig(_Strict):
     notifications: Notifications = Notifications()
     # The cold-chain record: compliance limits, meals and sample retention (ColdChain below).
     cold_chain: ColdChain = Field(default_factory=lambda: ColdChain())
+    # Patrol rounds (巡查): checkpoints and routes with their schedules (Patrols below).
+    patrols: Patrols = Field(default_factory=lambda: Patrols())
     # What people call each rule, in the site's language (rule id -> name).
     rule_names: dict[str, str] = Field(default_factory=dict)
     translations: dict[LanguageTag, SiteText] = Field(default_factory=dict)
@@ -365,6 +373,7 @@ class SiteConfig(_Strict):
                 if b not in buildings:
                     raise ValueError(f"curfew change {change.name!r} names unknown building {b!r}")
         self.cold_chain.check_references(self)
+        self.patrols.check_references(self)
         return self
 
     @property
@@ -524,6 +533,97 @@ class ColdChain(_Strict):
             for b in meal.buildings:
                 if b not in buildings:
                     raise ValueError(f"cold_chain meal {meal.id!r} names unknown building {b!r}")
+
+
+# -- patrol rounds (server/patrols/, docs/patrols.md) ----------------------------------------
+
+
+class PatrolText(_Strict):
+    name: str | None = None
+
+
+class PatrolCheckpoint(_Strict):
+    """A place a guard proves they passed: a card reader (`device`, whose `patrol_scan`
+    events count) and/or a QR code scanned on the phone page (POST /api/patrols/scans)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    building: str
+    name: str  # in the site's language
+    translations: dict[LanguageTag, PatrolText] = Field(default_factory=dict)
+    device: str | None = None  # the reader at the checkpoint, if it has one
+
+
+class RoundTimes(_Strict):
+    """Rounds start at `from`, then every `every`, while before `to` (past midnight when `to`
+    is earlier); times before the route's first `from` are the next morning."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    start: time = Field(alias="from")
+    end: time = Field(alias="to")
+    every: Duration
+
+    @model_validator(mode="after")
+    def _step(self) -> RoundTimes:
+        if self.every < timedelta(minutes=5):
+            raise ValueError("every: rounds at least 5 minutes apart")
+        return self
+
+
+class PatrolRoute(_Strict):
+    """A building's route: its checkpoints, in walking order, scanned in every round. A round
+    is complete when every checkpoint was scanned within `within` + `grace` of its start;
+    incomplete when some were; missed when none was. Either notifies `notify` once."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    building: str
+    name: str
+    translations: dict[LanguageTag, PatrolText] = Field(default_factory=dict)
+    checkpoints: tuple[str, ...] = Field(min_length=1)
+    rounds: tuple[RoundTimes, ...] = Field(min_length=1)
+    # shared/DOMAIN.md: a round finishes within 30 min + 10 min grace (practice).
+    within: Duration = timedelta(minutes=30)
+    grace: Duration = timedelta(minutes=10)
+    notify: tuple[str, ...] = ("dorm_manager", "security")
+    # On days the calendar closes the building (holidays), no rounds are due.
+    closed_days: Literal["skip", "hold"] = "skip"
+
+    @field_validator("notify")
+    @classmethod
+    def _roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_known_role(r) for r in roles)
+
+
+class Patrols(_Strict):
+    checkpoints: tuple[PatrolCheckpoint, ...] = ()
+    routes: tuple[PatrolRoute, ...] = ()
+
+    def check_references(self, site: SiteConfig) -> None:
+        buildings = {b.id for b in site.buildings}
+        devices = {d.id for d in site.devices}
+        points: dict[str, PatrolCheckpoint] = {}
+        for cp in self.checkpoints:
+            if cp.id in points:
+                raise ValueError(f"patrols: checkpoint {cp.id!r} appears twice")
+            points[cp.id] = cp
+            if cp.building not in buildings:
+                raise ValueError(f"patrols: checkpoint {cp.id!r} names unknown building")
+            if cp.device is not None and cp.device not in devices:
+                raise ValueError(f"patrols: checkpoint {cp.id!r} names unknown device")
+        seen: set[str] = set()
+        for route in self.routes:
+            if route.id in seen:
+                raise ValueError(f"patrols: route {route.id!r} appears twice")
+            seen.add(route.id)
+            if route.building not in buildings:
+                raise ValueError(f"patrols: route {route.id!r} names unknown building")
+            for cp_id in route.checkpoints:
+                if cp_id not in points:
+                    raise ValueError(f"patrols: route {route.id!r} names unknown checkpoint")
+            if len(set(route.checkpoints)) != len(route.checkpoints):
+                raise ValueError(f"patrols: route {route.id!r} lists a checkpoint twice")
+
+    def checkpoint(self, checkpoint_id: str) -> PatrolCheckpoint | None:
+        return next((c for c in self.checkpoints if c.id == checkpoint_id), None)
 
 
 SiteConfig.model_rebuild()

@@ -111,7 +111,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     from core.mqtturl import parse_broker_url
-    from firmware_sim.faults import DOOR_FAULTS, FRIDGE_FAULTS, METER_FAULTS
+    from firmware_sim.faults import ALL_FAULTS
 
     broker = parse_broker_url(args.broker)
     if args.sim_command == "run":
@@ -134,10 +134,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from firmware_sim.runner import send_command
 
     if args.sim_command == "fault":
-        known = FRIDGE_FAULTS | DOOR_FAULTS | METER_FAULTS
-        if args.fault not in known:
+        if args.fault not in ALL_FAULTS:
             print(
-                f"error: unknown fault {args.fault!r}; known: {', '.join(sorted(known))}",
+                f"error: unknown fault {args.fault!r}; known: {', '.join(sorted(ALL_FAULTS))}",
                 file=sys.stderr,
             )
             return EXIT_BAD_INPUT

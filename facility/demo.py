@@ -23,8 +23,19 @@ from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
-# Demo speed-ups, said out loud: fridge physics run 60x real time, fridges report every 5 s.
-DEMO_SIM = SimOptions(time_scale=60.0, report_every_s=5.0, door_heartbeat_s=20.0, held_alarm_s=20.0)
+# Demo speed-ups, said out loud: fridge physics run 60x real time, fridges report every 5 s;
+# the campus sensors (soil, air) every 5 s, leak detectors and patrol readers every 20 s, and
+# the simulated guard walks 20 s between checkpoints.
+DEMO_SIM = SimOptions(
+    time_scale=60.0,
+    report_every_s=5.0,
+    door_heartbeat_s=20.0,
+    held_alarm_s=20.0,
+    sensor_report_every_s=5.0,
+    leak_report_every_s=20.0,
+    reader_heartbeat_s=20.0,
+    guard_walk_s=20.0,
+)
 
 
 def run_demo(
@@ -63,7 +74,8 @@ def run_demo(
     print(f"\nCampus Facility Monitor demo: {url}/app  (public page: {url}/)")
     print(f"  logins: {users}; password: {demo_password!r}")
     print(f"  MQTT broker: {broker_url}; data in {data_dir.resolve()}")
-    print(f"  try: facility sim fault canteen-fridge-01 compressor_failure --broker {broker_url}\n")
+    print(f"  try: facility sim fault canteen-fridge-01 compressor_failure --broker {broker_url}")
+    print(f"       facility sim fault garden-soil-01 dry --broker {broker_url}\n")
     if open_browser:
         try:
             webbrowser.open(f"{url}/app")

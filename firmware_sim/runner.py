@@ -16,21 +16,30 @@ from core.mqtturl import BrokerEndpoint, make_client
 from core.profiles import MqttTransport, Profile
 from core.site import SiteConfig
 from core.wire import TOPIC_ROOT, sim_command_topic
+from firmware_sim.devices.campus import AirSensor, CampusModel, LeakSensor, PatrolReader, SoilSensor
 from firmware_sim.devices.door import DEFAULT_CURFEW, DoorController
 from firmware_sim.devices.fridge import CHILLED, FREEZER, SAMPLE, Fridge
 from firmware_sim.faults import UnknownFault
+from firmware_sim.guard import Guard
 from firmware_sim.serial_slaves import SerialSimulator
 
 log = logging.getLogger(__name__)
 
 FRIDGE_PARAMS = {"chilled_fridge": CHILLED, "freezer": FREEZER, "sample_fridge": SAMPLE}
+# Device class -> the campus model simulating it and the option that sets how often it reports.
+CAMPUS_MODELS: dict[str, tuple[type[CampusModel], str]] = {
+    "soil_moisture": (SoilSensor, "sensor_report_every_s"),
+    "indoor_air": (AirSensor, "sensor_report_every_s"),
+    "leak_sensor": (LeakSensor, "leak_report_every_s"),
+    "patrol_checkpoint": (PatrolReader, "reader_heartbeat_s"),
+}
 
 
 @dataclass
 class _Sim:
     device_id: str
     topic: str
-    model: Fridge | DoorController
+    model: Fridge | DoorController | CampusModel
     seq: int = 0
 
 
@@ -44,6 +53,10 @@ class SimOptions:
     tick_s: float = 1.0
     # Kitchen door openings per simulated hour; 0 for tests that watch one fault alone.
     fridge_door_openings_per_h: float = 4.0
+    sensor_report_every_s: float = 60.0  # Zigbee soil and air sensors, real seconds
+    leak_report_every_s: float = 300.0  # a leak detector reports changes at once anyway
+    reader_heartbeat_s: float = 300.0  # patrol checkpoint readers
+    guard_walk_s: float = 60.0  # the simulated guard, between checkpoints of a round
     seed: int | None = None
 
 
@@ -74,7 +87,7 @@ class SimRunner:
             topic = profile.transport.topic.format(site=site.site, address=device.transport_address)
             cls = device.device_class or profile.device_class
             rng = random.Random(self._rng.random())
-            model: Fridge | DoorController
+            model: Fridge | DoorController | CampusModel
             if cls in FRIDGE_PARAMS:
                 model = Fridge(
                     device.id,
@@ -91,9 +104,18 @@ class SimRunner:
                     invalid_every_s=options.invalid_card_every_s,
                     curfew=building.curfew if building and building.curfew else DEFAULT_CURFEW,
                 )
+            elif cls in CAMPUS_MODELS:
+                kind, every = CAMPUS_MODELS[cls]
+                model = kind(device.id, rng, report_every_s=getattr(options, every))
             else:
                 continue
             self._sims[device.id] = _Sim(device.id, topic, model)
+        readers = {s.device_id: s.model for s in self._sims.values()}
+        self.guard = Guard(
+            site,
+            {k: m for k, m in readers.items() if isinstance(m, PatrolReader)},
+            options.guard_walk_s,
+        )
         self._client = make_client(
             broker, f"facility-sim-{site.site}-{self._rng.randrange(1 << 30)}"
         )
@@ -161,6 +183,7 @@ class SimRunner:
             report = since_report >= opts.report_every_s
             heartbeat = since_heartbeat >= opts.door_heartbeat_s
             with self._lock:
+                self.guard.step(now)
                 for sim in self._sims.values():
                     if isinstance(sim.model, Fridge):
                         sim.model.step(opts.tick_s * opts.time_scale, 6 <= local.hour < 20)

@@ -258,16 +258,14 @@ def test_closed_canteen_does_not_page_for_a_switched_off_fridge(
     site = production_site(tmp_path)
     doc = yaml.safe_load(site.read_text())
     day = T0.astimezone(TZ).date()
-    doc["calendar"] = {
-        "closures": [
-            {
-                "name": "Winter holidays",
-                "start": day.isoformat(),
-                "end": (day + timedelta(days=20)).isoformat(),
-                "buildings": ["canteen"],
-            }
-        ]
-    }
+    doc.setdefault("calendar", {})["closures"] = [
+        {
+            "name": "Winter holidays",
+            "start": day.isoformat(),
+            "end": (day + timedelta(days=20)).isoformat(),
+            "buildings": ["canteen"],
+        }
+    ]
     site.write_text(yaml.safe_dump(doc, allow_unicode=True))
     with make_server(tmp_path, clock, site) as client:
         ctx = client.app.state.ctx  # type: ignore[attr-defined]
