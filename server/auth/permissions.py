@@ -134,6 +134,11 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("POST", "/api/work-orders/{wo_id}/resolution-photo"): Permission(WORKERS),
     ("GET", "/api/kpis"): only(A, M, DM),
     ("GET", "/api/late-returns"): only(A, DM, CO, SEC),
+    # -- patrols (server/api/routes/patrols.py): security everywhere, dorm managers in theirs
+    ("GET", "/api/patrols"): only(A, SEC, DM),
+    ("GET", "/api/patrols/checkpoints"): only(A, SEC, DM),
+    ("GET", "/api/patrols/kpis"): only(A, SEC, DM),
+    ("POST", "/api/patrols/scans"): only(A, SEC, DM),
     # -- the web UI's views (server/api/routes/ui.py) ----------------------------------------
     ("GET", "/api/ui/site"): STAFF,
     ("GET", "/api/ui/kpis"): Permission(WORKERS),

@@ -90,21 +90,12 @@ def test_every_route_in_the_schema_has_a_declared_permission(live: LiveServer) -
 class Caller:
     def __init__(self, live: LiveServer) -> None:
         self.live = live
-        self.tokens: dict[Role, str] = {}
 
     def headers(self, role: Role | None) -> dict[str, str]:
         if role is None:
             return {}
-        if role not in self.tokens:
-            name, pw = ACCOUNTS[role]
-            r = httpx.post(
-                f"{self.live.url}/api/auth/token",
-                data={"username": name, "password": pw},
-                timeout=10,
-            )
-            assert r.status_code == 200, f"login {name}: {r.text}"
-            self.tokens[role] = r.json()["access_token"]
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
+        name, pw = ACCOUNTS[role]
+        return self.live.headers(name, pw)  # logs in once, then reuses the token
 
     def call(self, method: str, path: str, role: Role | None) -> tuple[int, str]:
         url = self.live.url + re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
@@ -115,7 +106,7 @@ class Caller:
             body = "" if "event-stream" in r.headers.get("content-type", "") else r.read().decode()
             status = r.status_code
         if role is not None and path in ("/api/auth/logout", "/api/me/password"):
-            self.tokens.pop(role, None)  # that session may be over
+            self.live._tokens.pop(ACCOUNTS[role][0], None)  # that session may be over
         return status, body
 
 
