@@ -198,3 +198,13 @@ def test_compose_gives_each_part_its_role() -> None:
     datasource = (ROOT / "dashboards/provisioning/datasources").glob("*.y*ml")
     text = "".join(p.read_text() for p in datasource)
     assert "facility_grafana" in text and "facility_ts" in text
+
+
+def test_migrations_have_one_head() -> None:
+    """Engineers add migrations in parallel: exactly one head, or start-up cannot upgrade."""
+    from alembic.script import ScriptDirectory
+
+    from server.db.engine import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, f"several Alembic heads {heads}: renumber and fix down_revision"
