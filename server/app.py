@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DataError
 
 from core.clock import Clock, SystemClock
+from core.device_classes import catalogue_for
 from core.mqtturl import parse_broker_url, with_credentials
 from core.profiles import load_profiles
-from core.ruleset import load_class_rules
 from core.site import SiteConfig, load_site
 from server.api.deps import enforce_permission
 from server.api.limits import BodyLimit, public_validation_errors
@@ -52,13 +52,16 @@ from server.ingest.consumer import UplinkConsumer
 from server.ingest.pipeline import IngestPipeline
 from server.ingest.uplink_check import UplinkGuard
 from server.notifications.notifier import Notifier
+from server.patrols import wiring as patrols
 from server.retention import Housekeeping
 from server.rules.index import RuleIndex
 from server.rules.runner import RuleRunner
 from server.settings import ServerSettings
 from server.stream.hub import LiveHub
 from server.web import pages
+from server.work_orders import overdue
 from server.work_orders.intake import FormTokens
+from server.work_orders.overdue import OverdueWatch
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +71,10 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
     engine = make_engine(settings.db_url())
     migrate(engine)
     sessions = session_factory(engine)
-    profiles = load_profiles(settings.profiles_dir)
-    site = load_site(settings.site_file, profiles)
-    class_rules = load_class_rules(settings.profiles_dir / "classes")
+    class_rules = catalogue_for(settings.profiles_dir)  # device classes: their files
+    classes = {name: c.metrics for name, c in class_rules.items()}
+    profiles = load_profiles(settings.profiles_dir, classes)
+    site = load_site(settings.site_file, profiles, classes)
     registry = CollectorRegistry()
     bus = EventBus(registry)
     rules = RuleRunner(RuleIndex(site, profiles, class_rules), site.tz)
@@ -205,5 +209,9 @@ def create_app(
     for module in (users, dead_letters):  # accounts and the uplink's refusals, for admins
         app.include_router(module.router)
     cold_chain.install(app, ctx)  # cold-chain record: listeners, /api/cold-chain, its tick
+    # Their ticks run with the uplink consumer, as the notifier's do (tests tick by hand).
+    tick = settings.tick_seconds if consume else None
+    patrols.install(app, ctx, tick)  # patrol rounds: reader scans, /api/patrols, judging
+    overdue.install(app, OverdueWatch(ctx.sessions, ctx.bus, ctx.clock), tick)
     pages.mount(app)  # the web UI: pages at /, /app, /receipt; files under /static
     return app

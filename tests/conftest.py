@@ -20,6 +20,7 @@ from tests.harness import (
     ServiceUnavailable,
     Smtp,
     VictoriaMetrics,
+    Webhook,
     start_influxdb,
     start_mosquitto,
     start_postgres,
@@ -89,3 +90,11 @@ def smtp_server(tmp_path: Path) -> Iterator[Smtp]:
     smtp = _start(lambda: start_smtp(tmp_path))
     yield smtp
     smtp.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A real HTTP receiver on a loopback port for json:// notification channels."""
+    hook = Webhook()
+    yield hook
+    hook.close()

@@ -19,6 +19,7 @@ from server.maintenance import service as maintenance
 from server.rules.kind import RuleEvent
 from server.work_orders import service as work_orders
 from server.work_orders.model import WorkOrder
+from server.work_orders.sla import closed_days
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def _raise(
                 location=device.location,
                 at=ev.at,
                 tz=site.tz,
+                closed=closed_days(site, device.building),
             )
             alert.work_order_id = wo.id
 
@@ -155,6 +157,7 @@ def _nuisance(
         location=device.location,
         at=alert.raised_at,
         tz=site.tz,
+        closed=closed_days(site, device.building),
         title=f"{device.id}: repeated {ev.rule.rule.replace('_', ' ')} alarms "
         f"({count} in {repeat.window.days or repeat.window} days) — check latch, "
         "closer and sensor",

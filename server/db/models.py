@@ -18,6 +18,7 @@ from server.ingest.dead_letters import DeadLetter
 from server.ingest.model import Device, Gateway
 from server.maintenance.model import MaintenanceWindow
 from server.notifications.model import NotificationLog
+from server.patrols.model import PatrolRound, PatrolRouteState, PatrolScan
 from server.rules.store import RuleStateRow
 from server.work_orders.model import WorkOrder, WorkOrderEvent
 
@@ -43,6 +44,9 @@ __all__ = [
     "MaintenanceWindow",
     "Menu",
     "NotificationLog",
+    "PatrolRound",
+    "PatrolRouteState",
+    "PatrolScan",
     "RuleStateRow",
     "Sample",
     "SignOff",

@@ -9,7 +9,7 @@ consumer's payload (the stream's JSON is the stream's business).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from core.readings import DeviceEvent, Reading
@@ -198,3 +198,39 @@ class MaintenanceWindowChanged(DomainEvent):
     ends_at: datetime
     actor: str
     comment: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkOrderOverdue(DomainEvent):
+    """An open order passed its repair deadline (told once: its assignee and the lead)."""
+
+    order: WorkOrderSnapshot
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatrolScanned(DomainEvent):
+    """A guard's scan at a patrol checkpoint was recorded (card reader or QR code)."""
+
+    scan_id: int
+    building: str
+    checkpoint: str
+    by: str  # a username (QR) or "card:<pseudonym>" (reader)
+    source: str  # qr | reader
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatrolRoundMissed(DomainEvent):
+    """A patrol round was judged at its end as not done (`missed`) or done in part
+    (`incomplete`): told once to the route's roles for the building."""
+
+    round_id: int
+    route: str
+    route_name: str
+    building: str
+    night: date
+    number: int  # the round's number within the night
+    starts_at: datetime
+    due_at: datetime
+    status: str  # missed | incomplete
+    missing: tuple[str, ...]  # checkpoints not scanned in the round
+    notify: tuple[str, ...]  # roles told

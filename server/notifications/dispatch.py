@@ -16,7 +16,13 @@ from core.site import NotificationChannel, Notifications
 from server.events.types import AlertSnapshot
 from server.notifications import log_store, policy, subjects
 from server.notifications.delivery import Counters, Sender
-from server.notifications.render import Text, alert_text, digest_text, work_order_text
+from server.notifications.render import (
+    Text,
+    alert_text,
+    digest_text,
+    overdue_text,
+    work_order_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,4 +191,6 @@ class Dispatcher:
             return None  # a digest's subject, or a row since deleted
         if isinstance(snapshot, AlertSnapshot):
             return alert_text(self.site_name, snapshot, event)
+        if event == "overdue":
+            return overdue_text(self.site_name, snapshot)
         return work_order_text(self.site_name, snapshot)

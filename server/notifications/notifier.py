@@ -27,7 +27,9 @@ from server.events.types import (
     AlertRaised,
     AlertResolved,
     AlertSnapshot,
+    PatrolRoundMissed,
     WorkOrderOpened,
+    WorkOrderOverdue,
 )
 from server.notifications import log_store, policy, subjects
 from server.notifications.delivery import (
@@ -40,7 +42,13 @@ from server.notifications.delivery import (
     apprise_send,
 )
 from server.notifications.dispatch import Digest, Dispatcher, FollowUp, Job, Message, Retry
-from server.notifications.render import alert_text, escalation_note, work_order_text
+from server.notifications.render import (
+    alert_text,
+    escalation_note,
+    overdue_text,
+    patrol_text,
+    work_order_text,
+)
 from server.notifications.routing import NotifyRoles, Routing
 
 
@@ -81,6 +89,8 @@ class Notifier:
         bus.subscribe(AlertAcknowledged, self.on_alert_acknowledged, name="notifier.alert_ack")
         bus.subscribe(AlertResolved, self.on_alert_resolved, name="notifier.alert_resolved")
         bus.subscribe(WorkOrderOpened, self.on_work_order_opened, name="notifier.wo_opened")
+        bus.subscribe(WorkOrderOverdue, self.on_work_order_overdue, name="notifier.wo_overdue")
+        bus.subscribe(PatrolRoundMissed, self.on_patrol_missed, name="notifier.patrol_missed")
 
     def start(self, tick_seconds: float | None = None) -> None:
         """The delivery worker, and (with `tick_seconds`) a thread running `tick()`."""
@@ -119,6 +129,21 @@ class Notifier:
         subject = subjects.work_order_subject(order.id)
         for ch in self.routing.work_order_channels(order):
             self._worker.put(Message(subject, "opened", ch, text))
+
+    def on_work_order_overdue(self, event: WorkOrderOverdue) -> None:
+        """Once per order (it is marked when the event is made) and per channel (the log)."""
+        order = event.order
+        text = overdue_text(self.site_name, order)
+        subject = subjects.work_order_subject(order.id)
+        for ch in self.routing.overdue_channels(order):
+            self._worker.put(Message(subject, "overdue", ch, text))
+
+    def on_patrol_missed(self, event: PatrolRoundMissed) -> None:
+        """A missed or incomplete round, to the route's roles for its building, once."""
+        text = patrol_text(self.site_name, event)
+        subject = subjects.patrol_subject(event.round_id)
+        for ch in self.routing.channels(event.notify, event.building, "warning"):
+            self._worker.put(Message(subject, event.status, ch, text))
 
     def _tell(self, alert: AlertSnapshot, event: str, roles: tuple[str, ...]) -> None:
         for msg in self._alert_messages(alert, event, roles):

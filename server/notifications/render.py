@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from server.events.types import AlertSnapshot, WorkOrderSnapshot
+from server.events.types import AlertSnapshot, PatrolRoundMissed, WorkOrderSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,26 @@ def work_order_text(site_name: str, order: WorkOrderSnapshot) -> Text:
         f"[{order.priority}] work order #{order.id}: {order.title or order.category}",
         f"{site_name}: {order.location}\ncategory {order.category}, "
         f"due {order.due_at.isoformat()}; source {order.source}",
+    )
+
+
+def overdue_text(site_name: str, order: WorkOrderSnapshot) -> Text:
+    who = f"assigned to {order.assignee}" if order.assignee else "not assigned"
+    return Text(
+        f"[{order.priority}] OVERDUE work order #{order.id}: {order.title or order.category}",
+        f"{site_name}: {order.location}\ncategory {order.category}, was due "
+        f"{order.due_at.isoformat()}; status {order.status}, {who}",
+    )
+
+
+def patrol_text(site_name: str, event: PatrolRoundMissed) -> Text:
+    what = "not done" if event.status == "missed" else "incomplete"
+    missing = ", ".join(event.missing)
+    return Text(
+        f"[patrol] round {event.number} of {event.route_name} {what}",
+        f"{site_name}, {event.building}: round {event.number} of the night of "
+        f"{event.night.isoformat()} ({event.starts_at.isoformat()} until "
+        f"{event.due_at.isoformat()}) {what}; checkpoints not scanned: {missing}",
     )
 
 

@@ -50,6 +50,12 @@ class Routing:
         # Every new order reaches maintenance whatever a channel's minimum severity.
         return self.channels(MAINTENANCE, order.building, Severity.CRITICAL.value)
 
+    def overdue_channels(self, order: WorkOrderSnapshot) -> list[NotificationChannel]:
+        """An order past its deadline: its assignee's own channel, and the lead's roles."""
+        lead = self.channels(self.config.overdue_notify, order.building, Severity.CRITICAL.value)
+        own = [ch for ch in self.config.channels if order.assignee and ch.user == order.assignee]
+        return list({ch.id: ch for ch in [*own, *lead]}.values())
+
     def chain(self, alert: AlertSnapshot) -> tuple[str, ...]:
         """Roles told at escalation steps 1, 2, ... of an unacknowledged alert."""
         return self.config.escalation.chain_for(self.roles(alert))

@@ -27,6 +27,10 @@ def work_order_subject(order_id: int) -> str:
     return f"wo:{order_id}"
 
 
+def patrol_subject(round_id: int) -> str:
+    return f"patrol:{round_id}"
+
+
 def flap_key(alert: AlertSnapshot) -> str:
     """What a flapping alert repeats: its device and rule."""
     return f"{alert.device_id}|{alert.rule}"

@@ -42,6 +42,10 @@ class _Record(BaseModel):
     unit: str | None = None
     seq: int | None = None
     event: str | None = None
+    # An event's attributes as the gateway passes them on (a card already pseudonymised),
+    # and its id when one line repeats another's delivery (default: file and line).
+    attrs: dict[str, str | int | float | bool] | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +83,12 @@ def read_records(path: Path) -> list[Reading | DeviceEvent]:
         if rec.event is not None:
             items.append(
                 DeviceEvent(
-                    event_id=f"{rec.device}/{rec.event}/{n}",
+                    event_id=rec.id or f"{rec.device}/{rec.event}/{n}",
                     device_id=rec.device,
                     kind=rec.event,
                     measured_at=at,
                     received_at=at,
+                    attrs=dict(rec.attrs or {}),
                 )
             )
         elif rec.metric is not None and rec.value is not None:

@@ -49,6 +49,9 @@ class WorkOrder(Base):
     satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Readings are back to normal: a hint for the technician, never an automatic close.
     condition_cleared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the order, still open past its repair deadline, was told to its assignee and the
+    # lead (once: server/work_orders/overdue.py).
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     history: Mapped[list[WorkOrderEvent]] = relationship(
         back_populates="work_order", order_by="WorkOrderEvent.id", cascade="all, delete-orphan"

@@ -14,7 +14,7 @@ from core.rules_spec import Priority, WorkOrderSpec
 from server.alerts.model import Alert
 from server.events.types import DomainEvent, WorkOrderChanged, WorkOrderOpened, WorkOrderSnapshot
 from server.work_orders.model import Status, WorkOrder, WorkOrderEvent
-from server.work_orders.sla import deadlines
+from server.work_orders.sla import ClosedDay, deadlines, never_closed
 
 # Allowed moves; verification (pass) and reopen (fail) are a person's decision.
 TRANSITIONS: dict[Status, set[Status]] = {
@@ -97,8 +97,11 @@ def open_from_alert(
     at: datetime,
     tz: ZoneInfo,
     title: str | None = None,
+    closed: ClosedDay = never_closed,
 ) -> tuple[WorkOrder, bool]:
     """One open order per device and category: a second alert escalates it, not duplicates.
+    Deadlines follow the category's commitments and skip the days `closed` says the
+    building is closed.
 
     Returns (order, created).
     """
@@ -116,7 +119,7 @@ def open_from_alert(
             existing.priority = spec.priority.value
             existing.title = f"{alert.device_id}: {alert.rule.replace('_', ' ')}"
             existing.respond_due_at, existing.due_at = deadlines(
-                spec.priority, existing.created_at, tz
+                spec.priority, existing.created_at, tz, category=spec.category, closed=closed
             )
             _log(
                 existing,
@@ -131,7 +134,7 @@ def open_from_alert(
         existing.condition_cleared = False  # the condition is back: the order is needed
         _changed(events, existing, at, "system", existing.status)
         return existing, False
-    respond, due = deadlines(spec.priority, at, tz)
+    respond, due = deadlines(spec.priority, at, tz, category=spec.category, closed=closed)
     wo = WorkOrder(
         source="auto",
         device_id=alert.device_id,
@@ -173,8 +176,9 @@ def open_manual(
     device_class: str | None,
     at: datetime,
     tz: ZoneInfo,
+    closed: ClosedDay = never_closed,
 ) -> WorkOrder:
-    respond, due = deadlines(priority, at, tz)
+    respond, due = deadlines(priority, at, tz, category=category, closed=closed)
     wo = WorkOrder(
         source="manual",
         device_id=device_id,

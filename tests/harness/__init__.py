@@ -7,9 +7,9 @@ dataclass handle with its address and helpers. Nothing here is a mock.
 
 One module per service (:mod:`~tests.harness.mosquitto`, :mod:`~tests.harness.postgres`,
 :mod:`~tests.harness.victoria_metrics`, :mod:`~tests.harness.influxdb`,
-:mod:`~tests.harness.smtp`); ports, program lookup, errors and the process wrapper they share
-are in :mod:`tests.harness.process`, which also states the rules every helper keeps. The
-pytest fixtures built on these are in tests/conftest.py.
+:mod:`~tests.harness.smtp`, :mod:`~tests.harness.webhook`); ports, program lookup, errors and
+the process wrapper they share are in :mod:`tests.harness.process`, which also states the
+rules every helper keeps. The pytest fixtures built on these are in tests/conftest.py.
 """
 
 from tests.harness.influxdb import InfluxDB1, InfluxQLError, start_influxdb
@@ -25,6 +25,7 @@ from tests.harness.process import (
 )
 from tests.harness.smtp import ReceivedMail, Smtp, start_smtp
 from tests.harness.victoria_metrics import VictoriaMetrics, start_victoria_metrics
+from tests.harness.webhook import Webhook
 
 __all__ = [
     "INSTALL_SCRIPT",
@@ -38,6 +39,7 @@ __all__ = [
     "ServiceUnavailable",
     "Smtp",
     "VictoriaMetrics",
+    "Webhook",
     "free_port",
     "start_influxdb",
     "start_mosquitto",

@@ -7,13 +7,11 @@ live stream's scope, and the notification log's migrations on PostgreSQL and SQL
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,7 @@ from server.context import ServerContext
 from server.db.base import UtcDateTime
 from server.db.engine import alembic_config
 from server.settings import ServerSettings
-from tests.harness import Smtp, start_smtp
+from tests.harness import Smtp, Webhook, start_smtp
 from tests.helpers import batch, event, production_site, reading, token, wait_until
 from tests.live_server import free_port, start_server
 
@@ -41,41 +39,6 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOOK_TOKEN = "hook-secret-7f3a9c"  # a webhook path token, as group robots use
 SMTP_PASSWORD = "smtp-secret-b81e44"
-
-
-class Webhook:
-    """A real HTTP server on a loopback port collecting the JSON it is sent, and where."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.received.append(json.loads(body))
-                outer.paths.append(self.path)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.close()
 
 
 def mail(smtp: Smtp, to: str, login: str = "") -> str:

@@ -23,6 +23,7 @@ from server.work_orders.schemas import (
     WorkOrderDetail,
     WorkOrderOut,
 )
+from server.work_orders.sla import closed_days
 
 router = APIRouter(prefix="/api/work-orders", tags=["work orders"])
 
@@ -126,6 +127,7 @@ def create(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: WorkOrderCrea
         device_class=d.device_class if d is not None else None,
         at=ctx.clock.now(),
         tz=ctx.site.tz,
+        closed=closed_days(ctx.site, building),
     )
     session.commit()
     ctx.bus.publish_all(events)

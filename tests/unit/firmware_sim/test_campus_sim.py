@@ -102,6 +102,10 @@ def test_guard_walks_each_round_and_passes_a_skipped_checkpoint_by() -> None:
         ("23:00", "dorm-a-cp-01"),
         ("23:02", "dorm-a-cp-03"),
     ]
-    assert decoded(
-        "cfm-sim-patrol-reader", [{"seq": 1, "ts": 1764000000000, "event": "scan", "card": "G1"}]
-    )[0]["events"][0].kind == "patrol_scan"
+    assert (
+        decoded(
+            "cfm-sim-patrol-reader",
+            [{"seq": 1, "ts": 1764000000000, "event": "scan", "card": "G1"}],
+        )[0]["events"][0].kind
+        == "patrol_scan"
+    )

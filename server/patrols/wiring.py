@@ -1,0 +1,24 @@
+"""Patrols in the server: `install(app, ctx)` is the one call server/app.py makes. It builds
+the service, subscribes its listener to reader scans, mounts /api/patrols and runs the
+judging tick for the app's lifetime."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from server.context import ServerContext
+from server.lifespan import run_with_app
+from server.patrols.service import PatrolService
+
+
+def install(app: FastAPI, ctx: ServerContext, tick_s: float | None) -> PatrolService:
+    """`tick_s` None: no ticker (tests call `tick(now)` on their clock)."""
+    from server.api.routes import patrols
+
+    service = PatrolService(ctx.sessions, ctx.site, ctx.bus, ctx.clock)
+    service.subscribe_to(ctx.bus)
+    app.state.patrols = service
+    app.include_router(patrols.router)
+    if tick_s:
+        run_with_app(app, lambda: service.start(max(tick_s, 1.0)), service.stop)
+    return service
