@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,9 +53,18 @@ class UserPatch(BaseModel):
     password: str | None = Field(default=None, max_length=MAX_LENGTH)
 
 
-def _error(exc: AccountError) -> HTTPException:
-    code = status.HTTP_409_CONFLICT if exc.conflict else 422
-    return HTTPException(code, str(exc))
+@contextmanager
+def account_errors(session: SessionDep) -> Iterator[None]:
+    """An AccountError as 409 (the state forbids it) or 422 (the request is wrong), nothing
+    of the change kept; a hashing queue that stayed full as 503."""
+    try:
+        yield
+    except AccountError as exc:
+        session.rollback()
+        code = status.HTTP_409_CONFLICT if exc.conflict else 422
+        raise HTTPException(code, str(exc)) from None
+    except HasherBusy:
+        raise HTTPException(503, "busy; try again", headers={"Retry-After": "2"}) from None
 
 
 @router.get("")
@@ -64,7 +75,7 @@ def list_users(session: SessionDep, page: PageDep) -> list[UserOut]:
 
 @router.post("", status_code=201, responses={409: {}, 422: {}})
 def create_user(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: UserCreate) -> UserOut:
-    try:
+    with account_errors(session):
         user = accounts.create_user(
             session,
             ctx.auth.rules,
@@ -76,10 +87,6 @@ def create_user(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: UserCrea
             email=body.email,
             known_buildings={b.id for b in ctx.site.buildings},
         )
-    except AccountError as exc:
-        raise _error(exc) from None
-    except HasherBusy:
-        raise HTTPException(503, "busy; try again", headers={"Retry-After": "2"}) from None
     session.commit()
     log.info("user %s (%s) created by %s", user.username, user.role, viewer.username)
     return UserOut.model_validate(user)
@@ -93,7 +100,7 @@ def update_user(
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username!r}")
     now = utcnow()
-    try:
+    with account_errors(session):
         ended = accounts.update_user(
             session,
             user,
@@ -107,11 +114,6 @@ def update_user(
         )
         if body.password is not None:
             ended += accounts.set_password(session, ctx.auth.rules, user, body.password, now=now)
-    except AccountError as exc:
-        session.rollback()
-        raise _error(exc) from None
-    except HasherBusy:
-        raise HTTPException(503, "busy; try again", headers={"Retry-After": "2"}) from None
     session.commit()
     changed = ", ".join(sorted(body.model_dump(exclude_unset=True, exclude={"password"})))
     log.info(
