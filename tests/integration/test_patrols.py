@@ -169,16 +169,18 @@ def test_patrol_log_is_scoped_to_the_viewers_buildings(server: Any) -> None:
     # Without a building: the buildings with a route the viewer may see.
     mine = client.get(f"/api/patrols?date={NIGHT}", headers=token(client, "dorm-b")).json()
     assert mine["buildings"] == []
-    week = client.get("/api/patrols/kpis?building=dorm-a", headers=token(client, "dorm-a"))
-    assert week.json()["weeks"] == [
-        {
-            "building": "dorm-a",
-            "week": "2026-W48",
-            "rounds": 3,
-            "completed": 1,
-            "completion_rate": 0.3333,
-        }
-    ]
+    week = {
+        "building": "dorm-a",
+        "week": "2026-W48",
+        "rounds": 3,
+        "completed": 1,
+        "completion_rate": 0.3333,
+    }
+    mine_kpi = client.get("/api/patrols/kpis?building=dorm-a", headers=token(client, "dorm-a"))
+    assert mine_kpi.json()["weeks"] == [week]
+    assert client.get("/api/kpis", headers=token(client, "admin")).json()["patrols"] == [week]
+    public = client.get("/api/public/kpis").json()["patrol_rounds"]
+    assert public == [{k: v for k, v in week.items() if k != "building"}]
 
 
 def test_qr_scan_on_the_phone_counts_as_the_guard_who_is_logged_in(server: Any) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from core.roles import Role
 from server.api.deps import Ctx, SessionDep, ViewerDep
+from server.patrols import log as patrol_log
 from server.work_orders.kpi import compute
 from server.work_orders.model import WorkOrder
 
@@ -42,6 +43,12 @@ def kpis(
     if building:
         q = q.where(WorkOrder.building == building)
     result = compute(session.scalars(q), ctx.clock.now()).as_dict()
+    # Patrol rounds completed per building and week (server/patrols/): the dorm manager's
+    # own buildings, everyone's for admin and maintenance.
+    scope = {building} if building else None
+    if viewer.role is Role.DORM_MANAGER:
+        scope = scope or set(viewer.buildings)
+    result["patrols"] = patrol_log.completion(session, from_, to, scope)
     result["filters"] = {
         "from": from_.isoformat() if from_ else None,
         "to": to.isoformat() if to else None,

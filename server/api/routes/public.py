@@ -20,6 +20,7 @@ from server.api.deps import Ctx, SessionDep
 from server.api.limits import client_address
 from server.api.security import metrics_access
 from server.events.types import DomainEvent
+from server.patrols import log as patrol_log
 from server.work_orders import photos, service
 from server.work_orders.kpi import compute
 from server.work_orders.model import Status, WorkOrder
@@ -148,6 +149,10 @@ def public_kpis(
         "by_month_category": [
             {"month": m, "category": c, **_figures(v, now)} for (m, c), v in sorted(by_both.items())
         ],
+        # Share of night patrol rounds done completely, by ISO week, all buildings together.
+        "patrol_rounds": patrol_log.completion_by_week(
+            patrol_log.completion(session, first, None, None)
+        ),
     }
 
 
