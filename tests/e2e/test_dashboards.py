@@ -15,11 +15,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,13 +28,13 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.e2e.demo_process import DemoProcess, running_demo
 from tests.harness import InfluxDB1
 from tests.helpers import wait_until
 from tests.live_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards" / "json"
-FACILITY = [sys.executable, "-m", "facility.cli"]
 BUCKET = "facility"
 RANGE_H = 24
 
@@ -50,59 +46,13 @@ def _panels(board: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 @contextmanager
-def demo_writing_to(env: dict[str, str], tmp: Path) -> Iterator[str]:
-    """`facility demo` whose gateway writes where `env` says; yields its MQTT broker URL."""
-    port, mqtt_port = free_port(), free_port()
-    log_path = tmp / "demo.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                *FACILITY,
-                "demo",
-                "--no-browser",
-                "--port",
-                str(port),
-                "--mqtt-port",
-                str(mqtt_port),
-                "--data-dir",
-                str(tmp / "data"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **env},
-        )
-        try:
-
-            def up() -> bool:
-                if proc.poll() is not None:
-                    raise AssertionError("demo exited:\n" + log_path.read_text())
-                try:
-                    return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success
-                except httpx.HTTPError:
-                    return False
-
-            wait_until(up, 60, "the demo's /healthz")
-            broker = f"mqtt://127.0.0.1:{mqtt_port}"
-            for device, fault in (
-                ("dorm-a-door-01", "forced_open"),
-                ("dorm-b-door-02", "held_open"),
-            ):
-                out = subprocess.run(
-                    [*FACILITY, "sim", "fault", device, fault, "--broker", broker],
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                    check=False,
-                )
-                assert out.returncode == 0, out.stderr
-            yield broker
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+def demo_writing_to(env: dict[str, str], tmp: Path) -> Iterator[DemoProcess]:
+    """`facility demo` whose gateway writes where `env` says, with a door forced open and
+    another held open."""
+    with running_demo(tmp, env) as demo:
+        demo.sim("fault", "dorm-a-door-01", "forced_open")
+        demo.sim("fault", "dorm-b-door-02", "held_open")
+        yield demo
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------

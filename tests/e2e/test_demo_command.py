@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,54 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.demo_process import FACILITY, running_demo
 from tests.helpers import wait_until
-from tests.live_server import free_port
 
 pytestmark = pytest.mark.e2e
-FACILITY = [sys.executable, "-m", "facility.cli"]
 FRIDGE = "canteen-fridge-01"
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    port, mqtt_port = free_port(), free_port()
-    log = (tmp_path / "demo.log").open("w")
-    proc = subprocess.Popen(
-        [
-            *FACILITY,
-            "demo",
-            "--no-browser",
-            "--port",
-            str(port),
-            "--mqtt-port",
-            str(mqtt_port),
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError("demo exited:\n" + (tmp_path / "demo.log").read_text())
-            try:
-                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 60, "the demo's /healthz")
-        yield url, f"mqtt://127.0.0.1:{mqtt_port}"
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with running_demo(tmp_path) as d:
+        yield d.url, d.broker
 
 
 def sim(broker: str, *args: str) -> None:

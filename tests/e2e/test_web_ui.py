@@ -11,12 +11,8 @@ tests/e2e/artifacts/ (listed at the end of the run).
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import struct
-import subprocess
-import sys
 import uuid
 import zlib
 from collections import defaultdict
@@ -29,24 +25,18 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
 from tests.e2e.browser import Browser
 from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.demo_process import DemoProcess, running_demo
 from tests.helpers import wait_until
-from tests.live_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-FACILITY = [sys.executable, "-m", "facility.cli"]
 SITE_TZ = ZoneInfo("Asia/Shanghai")
-DORM_A = {*(f"dorm-a-door-0{i}" for i in range(1, 5)), "meter-elec-02"}
-COLD = {
-    *(f"canteen-fridge-0{i}" for i in range(1, 5)),
-    "canteen-freezer-01",
-    "canteen-freezer-02",
-    "canteen-sample-01",
-}
+COLD_CLASSES = {"chilled_fridge", "freezer", "sample_fridge"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +62,7 @@ BY_VARIANT = pytest.mark.parametrize("v", VARIANTS, ids=[v.name for v in VARIANT
 # Chinese UI these are strings that missed the catalogue. File formats and units are written
 # in Latin letters in Chinese too.
 LATIN_WORDS_JS = """
-const terms = /\\b(JPEG|PNG|MB|PM2\\.5|VOC)\\b/g;
+const terms = /\\b(JPEG|PNG|MB|PDF|CSV|PM2\\.5|VOC)\\b/g;
 const out = [];
 const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
 for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -113,65 +103,29 @@ class Demo:
         assert r.status_code in (200, 201), f"POST {path}: {r.status_code} {r.text}"
         return r.json()
 
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n--- demo log ---\n" + "\n".join(self.log.read_text().splitlines()[-lines:])
+
+    def devices(self, keep: Any = lambda d: True) -> set[str]:
+        """Ids of the site file's devices (as the admin sees them) that `keep` accepts."""
+        return {d["id"] for d in self.get("/api/ui/site")["devices"] if keep(d)}
+
     def sim(self, *args: str) -> None:
-        out = subprocess.run(
-            [*FACILITY, "sim", *args, "--broker", self.broker],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr
+        DemoProcess(self.url, self.broker, self.log).sim(*args)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """`facility demo` as a user starts it, once for every flow in this module."""
-    folder = tmp_path_factory.mktemp("web-ui-demo")
-    port, mqtt_port = free_port(), free_port()
-    log_path = folder / "demo.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [
-            *FACILITY,
-            "demo",
-            "--no-browser",
-            "--port",
-            str(port),
-            "--mqtt-port",
-            str(mqtt_port),
-            "--data-dir",
-            str(folder / "data"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    d = Demo(f"http://127.0.0.1:{port}", f"mqtt://127.0.0.1:{mqtt_port}", log_path)
-    try:
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError("demo exited:\n" + log_path.read_text())
-            try:
-                return httpx.get(f"{d.url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 60, "the demo's /healthz")
+    with running_demo(tmp_path_factory.mktemp("web-ui-demo")) as process:
+        d = Demo(process.url, process.broker, process.log)
+        watched = d.devices(lambda x: x["device_class"] in COLD_CLASSES | {"dorm_door"})
         wait_until(
-            lambda: all(x["online"] for x in d.get("/api/devices") if x["id"] in COLD | DORM_A),
+            lambda: all(x["online"] for x in d.get("/api/devices") if x["id"] in watched),
             60,
-            "the demo's fridges and dorm A's doors online",
+            "the demo's fridges, freezers and doors online",
         )
         yield d
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 class UI:
@@ -240,6 +194,21 @@ class UI:
             lambda d: d.find_elements(By.CSS_SELECTOR, selector), what or selector, timeout
         )
         return found
+
+    def click(self, selector: str) -> None:
+        """Click the first match, again if the page re-drew it meanwhile (live updates)."""
+
+        def attempt(d: Any) -> bool:
+            found = d.find_elements(By.CSS_SELECTOR, selector)
+            if not found:
+                return False
+            try:
+                found[0].click()
+            except StaleElementReferenceException:
+                return False
+            return True
+
+        self.b.wait_for(attempt, f"a click on {selector}")
 
     def css(self, selector: str) -> list[WebElement]:
         return self.d.find_elements(By.CSS_SELECTOR, selector)
@@ -364,8 +333,7 @@ def test_maintenance_board_live_and_work_order(
 ) -> None:
     ui.login(v, "maint")
     assert ui.d.execute_script("return document.body.dataset.page") == "board"
-    cards = ui.ids(".dev")
-    assert len(cards) == 18, cards
+    assert ui.ids(".dev") == {f"dev-{x}" for x in demo.devices()}
     # Names from the site file, in the page's language.
     name = names(demo)["canteen-fridge-01"][v.lang]
     assert name in ui.text("#dev-canteen-fridge-01"), ui.text("#dev-canteen-fridge-01")
@@ -405,7 +373,7 @@ def test_maintenance_board_live_and_work_order(
     card = f"#wo-{order['id']}"
     assert ui.css(f"#lane-todo {card}"), "a new order is in the to-do lane"
     for move, lane in (("assigned", "doing"), ("in_progress", "doing")):
-        ui.css(f"{card} .move-{move}")[0].click()
+        ui.click(f"{card} .move-{move}")
         ui.b.wait_for(
             lambda _d, m=move: demo.get(f"/api/work-orders/{order['id']}")["status"] == m,
             f"the order {move}",
@@ -414,7 +382,7 @@ def test_maintenance_board_live_and_work_order(
             lambda d, ln=lane: d.find_elements(By.CSS_SELECTOR, f"#lane-{ln} {card}"), lane
         )
     ui.b.wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, f"{card} .move-resolved"), "resolve")
-    ui.css(f"{card} .move-resolved")[0].click()
+    ui.click(f"{card} .move-resolved")
     dialog = ui.b.wait_for(lambda d: d.find_elements(By.ID, "resolve-dialog"), "the dialog")[0]
     note = f"Replaced the washer ({v.name})"
     dialog.find_element(By.NAME, "comment").send_keys(note)
@@ -452,7 +420,9 @@ def test_maintenance_board_live_and_work_order(
 def test_dorm_manager_own_buildings_live_alert_and_ack(v: Variant, demo: Demo, ui: UI) -> None:
     ui.login(v, "dorm-a")
     assert ui.d.execute_script("return document.body.dataset.page") == "dorm"
-    assert ui.ids(".dev") == {f"dev-{d}" for d in DORM_A}
+    dorm_a = demo.devices(lambda x: x["building"] == "dorm-a")
+    assert "dorm-a-door-01" in dorm_a and "meter-elec-02" in dorm_a, dorm_a
+    assert ui.ids(".dev") == {f"dev-{d}" for d in dorm_a}
     assert "dorm-b" not in (ui.d.find_element(By.ID, "view").get_attribute("innerHTML") or "")
     assert ui.css("#late-returns"), "no late-returns section"
 
@@ -469,7 +439,7 @@ def test_dorm_manager_own_buildings_live_alert_and_ack(v: Variant, demo: Demo, u
     ui.check(v, "dorm-manager-home")
     comment = f"Checked on site, door closed ({v.name})"
     ui.css(f"{row} input[name=comment]")[0].send_keys(comment)
-    ui.css(f"{row} .ack-button")[0].click()
+    ui.click(f"{row} .ack-button")
     wait_until(
         lambda: demo.get(f"/api/alerts/{alert['id']}", "dorm-a")["state"] == "acknowledged",
         10,
@@ -498,10 +468,10 @@ def test_dorm_manager_own_buildings_live_alert_and_ack(v: Variant, demo: Demo, u
     ):
         assert ui.fetch_status(path) == 404, path
     listed = {x["id"] for x in ui.fetch_json("/api/devices")}
-    assert listed == DORM_A, listed
+    assert listed == dorm_a, listed
     assert ui.fetch_json("/api/alerts?device_id=dorm-b-door-01") == []
     site_devices = {x["id"] for x in ui.fetch_json("/api/ui/site")["devices"]}
-    assert site_devices == DORM_A, site_devices
+    assert site_devices == dorm_a, site_devices
 
 
 # -- food-safety officer --------------------------------------------------------------------
@@ -511,7 +481,9 @@ def test_dorm_manager_own_buildings_live_alert_and_ack(v: Variant, demo: Demo, u
 def test_food_safety_cold_board_and_fridge_chart(v: Variant, demo: Demo, ui: UI) -> None:
     ui.login(v, "food")
     assert ui.d.execute_script("return document.body.dataset.page") == "cold"
-    assert ui.ids(".dev") == {f"dev-{d}" for d in COLD}
+    cold = demo.devices(lambda x: x["device_class"] in COLD_CLASSES)
+    assert len(cold) >= 7, cold
+    assert ui.ids(".dev") == {f"dev-{d}" for d in cold}
     fridge = names(demo)["canteen-sample-01"][v.lang]
     assert fridge in ui.text("#dev-canteen-sample-01")
     big = ui.text("#dev-canteen-fridge-01 .big-temp")
@@ -526,18 +498,59 @@ def test_food_safety_cold_board_and_fridge_chart(v: Variant, demo: Demo, ui: UI)
         assert re.search(rf"[<>] {limit}\b", listed), listed
     ui.check(v, "food-safety-fridge")
 
+    # The cold-chain record's pages (docs/cold-chain.md), each in the page's language.
+    for tab in ("excursions", "daily", "signoff", "samples", "calibration", "report"):
+        ui.go(f"#/coldchain/{tab}", f"#cc-{tab}[data-loaded]")
+        assert not ui.css(f"#cc-{tab} .error"), ui.text(f"#cc-{tab}")
+        ui.check(v, f"food-safety-coldchain-{tab}")
+    # A calibration entered on the register's form.
+    ui.go("#/coldchain/calibration", "#cc-calibration[data-loaded] #calibration-form")
+    reference = f"Reference thermometer ({v.name})"
+    form = ui.d.find_element(By.ID, "calibration-form")
+    ui.d.execute_script(
+        "arguments[0].device_id.value = 'canteen-fridge-02'; arguments[0].offset_c.value = '0.3'",
+        form,
+    )
+    form.find_element(By.NAME, "reference").send_keys(reference)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    entered = wait_until(
+        lambda: [
+            c
+            for c in demo.get("/api/cold-chain/calibrations?device=canteen-fridge-02", "food")
+            if c["reference"] == reference
+        ],
+        10,
+        "the calibration in the register",
+    )
+    assert entered[0]["offset_c"] == pytest.approx(0.3) and entered[0]["by"] == "food", entered
+    if v.index == 2:  # the signed report, downloaded from the page
+        ui.go("#/coldchain/report", "#report-pdf")
+        ui.click("#report-pdf")
+        ui.wait_css("#report-file-pdf", "the report's file", 60)
+
 
 # -- logistics admin --------------------------------------------------------------------------
 
 
 @BY_VARIANT
 def test_admin_kpis_rules_dry_run_maintenance_and_verify(v: Variant, demo: Demo, ui: UI) -> None:
+    # A repaired order for the KPIs and, at the end, to verify.
+    order = demo.post(
+        "/api/work-orders",
+        {"title": f"Broken light ({v.name})", "category": "electrical", "location": "设备间"},
+    )
+    for body in (
+        {"to": "assigned", "assignee": "maint"},
+        {"to": "in_progress"},
+        {"to": "resolved", "comment": "new tube"},
+    ):
+        demo.post(f"/api/work-orders/{order['id']}/transitions", body, "maint")
     ui.login(v, "admin")
     assert ui.d.execute_script("return document.body.dataset.page") == "kpis"
     ui.b.wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, "#kpi-charts svg"), "KPI charts")
     assert len(ui.css("#kpi-tiles .tile")) == 6
     assert len(ui.css("#kpi-charts svg")) == 4
-    ui.css("#kpi-by a[data-by=category]")[0].click()
+    ui.click("#kpi-by a[data-by=category]")
     ui.b.wait_for(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#kpi-table tr[id^=kpi-category-]"), ""
     )
@@ -551,9 +564,9 @@ def test_admin_kpis_rules_dry_run_maintenance_and_verify(v: Variant, demo: Demo,
         "f.device.value = 'canteen-fridge-01'; f.rule.value = 'temp_high_warning';"
         "f.value.value = 'above=1, clear_below=0.5';"
     )
-    ui.css("#dry-run button[type=submit]")[0].click()
+    ui.click("#dry-run button[type=submit]")
     ui.wait_css("#dry-summary, #dry-result .error", "the dry run's result", 60)
-    assert ui.css("#dry-summary"), ui.text("#dry-result")
+    assert ui.css("#dry-summary"), ui.text("#dry-result") + demo.log_tail()
     warning = demo.get("/api/ui/site")["rule_names"]
     rule_name = (warning.get(v.lang) or warning[""])["temp_high_warning"]
     assert rule_name in ui.text("#dry-would"), ui.text("#dry-result")
@@ -565,7 +578,7 @@ def test_admin_kpis_rules_dry_run_maintenance_and_verify(v: Variant, demo: Demo,
     ui.check(v, "admin-users")
     ui.go("#/maintenance", "#maint-form")
     ui.d.execute_script("document.getElementById('maint-device').value = 'meter-water-01'")
-    ui.css("#maint-form button[type=submit]")[0].click()
+    ui.click("#maint-form button[type=submit]")
     window = wait_until(
         lambda: [w for w in demo.get("/api/maintenance-windows") if w["active"]], 10, "window"
     )[0]
@@ -573,24 +586,14 @@ def test_admin_kpis_rules_dry_run_maintenance_and_verify(v: Variant, demo: Demo,
         lambda d: d.find_elements(By.CSS_SELECTOR, f"#mw-{window['id']} #end-maintenance"), ""
     )
     ui.check(v, "admin-maintenance")
-    ui.css(f"#mw-{window['id']} #end-maintenance")[0].click()
+    ui.click(f"#mw-{window['id']} #end-maintenance")
     wait_until(
         lambda: not [w for w in demo.get("/api/maintenance-windows") if w["active"]], 10, "ended"
     )
 
     # Verifying a repair asks for a rating (no more "always 5").
-    order = demo.post(
-        "/api/work-orders",
-        {"title": f"Broken light ({v.name})", "category": "electrical", "location": "设备间"},
-    )
-    for body in (
-        {"to": "assigned", "assignee": "maint"},
-        {"to": "in_progress"},
-        {"to": "resolved", "comment": "new tube"},
-    ):
-        demo.post(f"/api/work-orders/{order['id']}/transitions", body, "maint")
     ui.go("#/orders", f"#wo-{order['id']} .move-verified")
-    ui.css(f"#wo-{order['id']} .move-verified")[0].click()
+    ui.click(f"#wo-{order['id']} .move-verified")
     dialog = ui.b.wait_for(lambda d: d.find_elements(By.ID, "verify-dialog"), "the dialog")[0]
     dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # no rating yet
     assert dialog.find_element(By.CSS_SELECTOR, "[role=alert]").text, "verified without a rating"

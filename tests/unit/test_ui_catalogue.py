@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.profiles import DEFAULT_PROFILES_DIR, load_profiles
+from core.profiles import DEFAULT_PROFILES_DIR
 from core.roles import Role
 from core.rules_spec import Priority, Severity
 from server.web.pages import CATALOGUES, LANGUAGES, STATIC, WEB, negotiate
@@ -79,8 +79,23 @@ def _class_files() -> list[dict[str, Any]]:
     ]
 
 
+def _profile_files() -> list[dict[str, Any]]:
+    return [
+        yaml.safe_load(p.read_text("utf-8")) for p in sorted(DEFAULT_PROFILES_DIR.glob("*.yaml"))
+    ]
+
+
+def _event_kinds(profile: dict[str, Any]) -> set[str]:
+    kinds: set[str] = set()
+    for e in profile.get("events") or []:
+        if e.get("kind"):
+            kinds.add(e["kind"])
+        kinds |= {str(v) for v in ((e.get("from_field") or {}).get("map") or {}).values()}
+    return kinds
+
+
 def _enumerations() -> dict[str, set[str]]:
-    profiles = load_profiles()
+    profiles = _profile_files()
     classes = _class_files()
     categories = {"reported"}
     rules: list[dict[str, Any]] = [r for c in classes for r in c.get("rules") or []]
@@ -91,10 +106,10 @@ def _enumerations() -> dict[str, set[str]]:
         for order in (rule.get("work_order"), (rule.get("repeat") or {}).get("work_order")):
             if order and order.get("category"):
                 categories.add(order["category"])
-    for p in profiles.values():
-        for spec in p.default_rules:
-            if spec.work_order is not None:
-                categories.add(spec.work_order.category)
+    for p in profiles:
+        for rule in p.get("default_rules") or []:
+            if (rule.get("work_order") or {}).get("category"):
+                categories.add(rule["work_order"]["category"])
     statuses = {s.value for s in Status}
     return {
         "status": {"online", "alarm", "offline", "no_data_yet", "maintenance"},
@@ -106,9 +121,15 @@ def _enumerations() -> dict[str, set[str]]:
         "receipt.step": {"open", "in_progress", "resolved", "verified"},
         "wo_source": {"auto", "manual"},
         "role": {r.value for r in Role},
-        "class": {c["device_class"] for c in classes},
-        "metric": {m.key for p in profiles.values() for m in p.metrics},
-        "event": set().union(*(p.event_kinds() for p in profiles.values())),
+        # A class file that names its class in both languages (`label:`) needs no catalogue
+        # word: the pages take the file's (GET /api/ui/site, class_labels).
+        "class": {
+            c["device_class"]
+            for c in classes
+            if not all((c.get("label") or {}).get(lang) for lang in LANGUAGES)
+        },
+        "metric": {m["key"] for p in profiles for m in p.get("metrics") or []},
+        "event": set().union(*(_event_kinds(p) for p in profiles)),
         "category": categories,
         "commit.P1": {"name", "examples"},
         "commit.P2": {"name", "examples"},

@@ -110,7 +110,19 @@ def ui_site(ctx: Ctx, viewer: ViewerDep) -> dict[str, Any]:
             **{k: v.rule_names for k, v in site.translations.items() if v.rule_names},
         },
         "note": site.note,
+        "class_labels": class_labels(ctx.settings.profiles_dir / "classes"),
     }
+
+
+def class_labels(folder: Path) -> dict[str, dict[str, str]]:
+    """What each device class is called, where its class file says (`label:`, by language)."""
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        label = data.get("label")
+        if isinstance(label, dict) and data.get("device_class"):
+            out[str(data["device_class"])] = {str(k): str(v) for k, v in label.items()}
+    return out
 
 
 # -- KPIs by month, category or building -----------------------------------------------------

@@ -52,7 +52,10 @@ function route() {
   let [page, arg] = parts;
   if (!page) page = items[0];
   for (const a of $('nav').querySelectorAll('a')) a.classList.toggle('active', a.dataset.page === page);
-  const root = $('view');
+  // A fresh container per page: a page still loading from before writes into its own
+  // (detached) one, never over this one.
+  const root = h('div', {id: 'view', class: 'view'});
+  $('view').replaceWith(root);
   window.scrollTo(0, 0);
   if (page === 'device' && arg) view = devicePage(root, arg);
   else if (page === 'orders' && arg) view = orderPage(root, arg);

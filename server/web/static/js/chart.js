@@ -56,11 +56,14 @@ export function lineChart(o) {
   const span = y1 - y0;
   y0 -= span * 0.08; y1 += span * 0.08;
   const step = niceStep(y1 - y0, height < 240 ? 4 : 6);
-  y0 = Math.floor(y0 / step) * step; y1 = Math.ceil(y1 / step) * step;
+  if (o.yTicks) { y0 = Math.min(...o.yTicks) - 0.15; y1 = Math.max(...o.yTicks) + 0.15; }
+  else { y0 = Math.floor(y0 / step) * step; y1 = Math.ceil(y1 / step) * step; }
   const X = (t) => pad.l + ((t - x0) / (x1 - x0)) * (width - pad.l - pad.r);
   const Y = (v) => pad.t + (1 - (v - y0) / (y1 - y0)) * (height - pad.t - pad.b);
 
-  for (let v = y0; v <= y1 + step / 2; v += step) {
+  const yTicks = o.yTicks || [];
+  if (!o.yTicks) for (let v = y0; v <= y1 + step / 2; v += step) yTicks.push(v);
+  for (const v of yTicks) {
     svg.append(s('line', {class: 'grid-line', x1: pad.l, x2: width - pad.r, y1: Y(v), y2: Y(v)}));
     svg.append(s('text', {x: pad.l - 4, y: Y(v) + 4, 'text-anchor': 'end'}, o.yLabel ? o.yLabel(v) : String(v)));
   }

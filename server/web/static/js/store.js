@@ -105,13 +105,19 @@ export function ruleName(rule) {
   if (lang !== siteLang && names[lang] && names[lang][rule]) return names[lang][rule];
   return (names[''] && names[''][rule]) || rule.replaceAll('_', ' ');
 }
+// A device class's name from its class file, where the file gives one in this language.
+function classLabel(prefix, value) {
+  if (prefix !== 'class' || !store.site) return null;
+  const labels = (store.site.class_labels || {})[value];
+  return (labels && labels[lang]) || null;
+}
 // Enumerated values through the catalogue; an unknown one is shown as the data it is.
 export function word(prefix, value) {
-  const text = label(prefix, value);
+  const text = classLabel(prefix, value) ?? label(prefix, value);
   return text === null ? raw(value) : text;
 }
 export function wordText(prefix, value) {
-  return label(prefix, value) ?? value;
+  return classLabel(prefix, value) ?? label(prefix, value) ?? value;
 }
 
 export function openAlertsOf(deviceId) {

@@ -278,7 +278,7 @@ export function coldChainView(root, tab) {
   api('/api/cold-chain/config').then((config) => {
     const show = {excursions, daily, signoff, samples, calibration, report}[current];
     return show(box, config);
-  }).catch((e) => failed(box, e));
+  }).catch((e) => failed(box, e)).finally(() => { box.dataset.loaded = 'true'; });
   return {};
 }
 

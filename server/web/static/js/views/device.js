@@ -5,7 +5,7 @@ import {dateTime, dayLabel, number, shortDateTime, t, timeOfDay} from '../i18n.j
 import {errorToast, formDialog, h, put, raw, toast} from '../dom.js';
 import {lineChart} from '../chart.js';
 import {deviceCard, fillDeviceCard, orderItem} from '../cards.js';
-import {buildingName, deviceLocation, deviceName, loadDevices, ruleName, store, word, wordText} from '../store.js';
+import {buildingName, deviceLocation, deviceName, loadDevices, ruleName, store, valueText, word, wordText} from '../store.js';
 import {has} from '../i18n.js';
 
 const hasWord = (prefix, value) => has(`${prefix}.${value}`);
@@ -56,7 +56,7 @@ export function maintenanceButton(deviceId, current, onDone) {
 }
 
 export function devicePage(root, id) {
-  let range = RANGES[1];
+  let range = RANGES[0];
   let metric = null;
   let rules = [];
   let alerts = [];
@@ -94,7 +94,8 @@ export function devicePage(root, id) {
       width, start, end, points, thresholds, bands, step: m.type === 'bool',
       title: t('device.chart_title'),
       xLabel: (ms) => (range[1] > 12 * 3600e3 ? `${dayLabel(new Date(ms).toISOString())} ${timeOfDay(new Date(ms).toISOString())}` : timeOfDay(new Date(ms).toISOString())),
-      yLabel: (v) => number(v),
+      yTicks: m.type === 'bool' ? [0, 1] : null,
+      yLabel: (v) => (m.type === 'bool' ? valueText(m.key, v === 1) : number(v)),
     });
     put(chartBox, 
       svg,

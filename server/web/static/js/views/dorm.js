@@ -38,6 +38,9 @@ export function dormView(root) {
     picker.addEventListener('change', () => { night = picker.value || siteDate(-1); const next = lateReturns(); late.replaceWith(next); late = next; });
     put(root, 
       h('div', {class: 'section-title'}, h('h1', {text: t('dorm.title')})),
+      // What needs the manager first: the buildings' open alerts, then doors and rooms.
+      h('div', {class: 'section-title'}, h('h2', {text: t('dorm.alerts')})),
+      alertList((a) => buildings.includes(a.building)),
       ...buildings.map((b) => {
         const devices = [...store.devices.values()].filter((d) => d.building === b);
         const doors = devices.filter((d) => d.device_class === 'dorm_door' || d.device_class === 'contact_sensor');
@@ -49,8 +52,6 @@ export function dormView(root) {
           h('div', {class: 'place', text: t('dorm.rooms')}),
           h('div', {class: 'grid'}, rooms.length ? rooms.map((d) => deviceCard(d)) : h('p', {class: 'empty', text: t('dorm.no_devices')})));
       }),
-      h('div', {class: 'section-title'}, h('h2', {text: t('dorm.alerts')})),
-      alertList((a) => buildings.includes(a.building)),
       h('section', {class: 'card'},
         h('h2', {text: t('late.title')}),
         h('label', {}, t('late.night'), picker),
