@@ -191,8 +191,10 @@ def test_another_address_has_its_own_budget_and_chunked_floods_are_cut_off(
 def test_the_public_page_shows_the_commitments_and_the_form(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
-    for part in ('id="commitments"', 'name="website"', 'name="photo"', "/api/public/form-token"):
+    for part in ('id="commitments"', 'name="website"', 'name="photo"', "/static/js/public.js"):
         assert part in page.text, part
+    # The page's script fetches the form token (no inline script: the CSP allows none).
+    assert "/api/public/form-token" in client.get("/static/js/public.js").text
     c = client.get("/api/public/commitments").json()
     assert [(x["priority"], x["respond"]) for x in c["commitments"]] == [
         ("P1", "10 min"),
