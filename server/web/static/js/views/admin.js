@@ -12,6 +12,11 @@ import {
 
 // -- KPIs --------------------------------------------------------------------------------------
 const TARGETS = {on_time_rate: 0.95, pass_rate: 0.8, share_4_or_5: 0.9};
+// MTTR is given in hours: under one, minutes read better.
+function hours(h) {
+  if (h === null || h === undefined) return '–';
+  return h < 1 ? t('kpi.minutes', {n: number(h * 60)}) : t('kpi.hours', {n: number(h)});
+}
 
 function tile(id, labelText, figure, target, meets) {
   return h('div', {class: `tile ${meets === null ? '' : meets ? 'meets' : 'misses'}`, id},
@@ -47,7 +52,7 @@ export function kpiView(root) {
       mk(t('kpi.on_time_rate'), 'on_time_rate', {target: TARGETS.on_time_rate, fmt: percent, max: 1}),
       mk(t('kpi.pass_rate'), 'pass_rate', {target: TARGETS.pass_rate, fmt: percent, max: 1}),
       mk(t('kpi.mtta'), 'mtta_minutes', {fmt: (v) => t('kpi.minutes', {n: number(v)})}),
-      mk(t('kpi.mttr'), 'mttr_hours', {fmt: (v) => t('kpi.hours', {n: number(v)})}),
+      mk(t('kpi.mttr'), 'mttr_hours', {fmt: hours}),
     ];
   }
 
@@ -58,7 +63,7 @@ export function kpiView(root) {
       ['kpi.on_time_rate', (g) => percent(g.on_time_rate), 'num'],
       ['kpi.pass_rate', (g) => percent(g.pass_rate), 'num'],
       ['kpi.mtta', (g) => (g.mtta_minutes === null ? '–' : t('kpi.minutes', {n: number(g.mtta_minutes)})), 'num'],
-      ['kpi.mttr', (g) => (g.mttr_hours === null ? '–' : t('kpi.hours', {n: number(g.mttr_hours)})), 'num'],
+      ['kpi.mttr', (g) => hours(g.mttr_hours), 'num'],
       ['kpi.satisfaction', (g) => percent(g.satisfaction.share_4_or_5), 'num'],
       ['kpi.backlog', (g) => String(g.backlog_total), 'num'],
     ];
@@ -91,7 +96,7 @@ export function kpiView(root) {
         tile('kpi-pass', t('kpi.pass_rate'), percent(o.pass_rate), t('kpi.target', {target: percent(TARGETS.pass_rate)}), o.pass_rate === null ? null : o.pass_rate >= TARGETS.pass_rate),
         tile('kpi-satisfaction', t('kpi.satisfaction'), percent(o.satisfaction.share_4_or_5), t('kpi.target', {target: percent(TARGETS.share_4_or_5)}), o.satisfaction.share_4_or_5 === null ? null : o.satisfaction.share_4_or_5 >= TARGETS.share_4_or_5),
         tile('kpi-mtta', t('kpi.mtta'), o.mtta_minutes === null ? '–' : t('kpi.minutes', {n: number(o.mtta_minutes)}), null, null),
-        tile('kpi-mttr', t('kpi.mttr'), o.mttr_hours === null ? '–' : t('kpi.hours', {n: number(o.mttr_hours)}), null, null),
+        tile('kpi-mttr', t('kpi.mttr'), hours(o.mttr_hours), null, null),
         tile('kpi-backlog', t('kpi.backlog'), String(o.backlog_total), t('kpi.orders_n', {n: o.orders}), null)),
       tabs,
       box,

@@ -77,7 +77,10 @@ export function devicePage(root, id) {
       put(chartBox, h('p', {class: 'error', text: `${t('common.failed')}: ${e.message}`}));
       return;
     }
-    const points = data.points.filter((p) => p.value !== null).map((p) => [new Date(p.ts).getTime(), typeof p.value === 'boolean' ? Number(p.value) : Number(p.value)]);
+    const points = data.points.filter((p) => p.value !== null).map((p) => [new Date(p.ts).getTime(), Number(p.value)]);
+    // A device with only a little history (a demo just started): the chart starts at its data.
+    const first = points.length ? points[0][0] : end;
+    const from = first > start + (end - start) * 0.1 ? Math.max(start, first - 60e3) : start;
     const thresholds = rules.filter((r) => r.kind === 'threshold' && r.metric === m.key).map((r) => ({
       value: r.above ?? r.below,
       cls: r.severity,
@@ -91,9 +94,9 @@ export function devicePage(root, id) {
     }));
     const width = chartBox.clientWidth || root.clientWidth || 600;
     const svg = lineChart({
-      width, start, end, points, thresholds, bands, step: m.type === 'bool',
+      width, start: from, end, points, thresholds, bands, step: m.type === 'bool',
       title: t('device.chart_title'),
-      xLabel: (ms) => (range[1] > 12 * 3600e3 ? `${dayLabel(new Date(ms).toISOString())} ${timeOfDay(new Date(ms).toISOString())}` : timeOfDay(new Date(ms).toISOString())),
+      xLabel: (ms) => (end - from > 12 * 3600e3 ? `${dayLabel(new Date(ms).toISOString())} ${timeOfDay(new Date(ms).toISOString())}` : timeOfDay(new Date(ms).toISOString())),
       yTicks: m.type === 'bool' ? [0, 1] : null,
       yLabel: (v) => (m.type === 'bool' ? valueText(m.key, v === 1) : number(v)),
     });
