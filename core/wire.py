@@ -124,9 +124,10 @@ def wire_reading(
     seq: int | None,
     quality: str | None,
 ) -> WireReading:
-    """The wire form of one reading; `quality` None means good (left out, as are a missing
-    unit and sequence number). Positional, and a plain dict: the gateway's decoder calls it
-    for every reading it accepts. Key order is part of the form (the outbox stores bytes)."""
+    """The wire form of one reading: the only place it is built. `quality` None means good;
+    it is left out, as are a missing unit and sequence number. Key order is part of the form
+    (the outbox stores bytes). Positional and a plain dict: the gateway's decoder calls it
+    for every reading it accepts."""
     out: WireReading = {
         "id": reading_id,
         "d": device_id,

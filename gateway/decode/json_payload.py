@@ -210,9 +210,11 @@ class _Plan:
     def device_time(self, doc: dict[str, Any], received_ms: int) -> tuple[int | None, bool]:
         """The device's measured time in Unix ms (None: it gave none we can use, so the
         message is stamped on receipt), and whether that is good (False: restamped)."""
-        if self.timestamp is None:
+        path = self.timestamp
+        if path is None:
             return None, True
-        raw = find(doc, self.timestamp)
+        # A flat key (most payloads) looked up here: a call less on every message.
+        raw = doc.get(path, MISSING) if isinstance(path, str) else find(doc, path)
         if raw is MISSING:
             return None, True
         fmt = self.timestamp_format
@@ -236,9 +238,10 @@ class _Plan:
         return unix_ms(stamp), True
 
     def seq(self, doc: dict[str, Any]) -> int | None:
-        if self.sequence is None:
+        path = self.sequence
+        if path is None:
             return None
-        raw = find(doc, self.sequence)
+        raw = doc.get(path, MISSING) if isinstance(path, str) else find(doc, path)
         if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < INT64_LIMIT:
             return raw
         return None

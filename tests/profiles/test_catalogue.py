@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,15 +50,17 @@ def test_class_rules_name_metrics_their_profiles_have() -> None:
             )
 
 
-EXAMPLES = [
-    pytest.param(name, i, id=f"{name}-{i}")
-    for name, profile in sorted(PROFILES.items())
-    if isinstance(profile.transport, MqttTransport)
-    for i in range(len(profile.examples))
-]
+def examples_of(transport: type[MqttTransport | SerialTransport]) -> list[Any]:
+    """(profile, example index) of every shipped example of one kind of transport."""
+    return [
+        pytest.param(name, i, id=f"{name}-{i}")
+        for name, profile in sorted(PROFILES.items())
+        if isinstance(profile.transport, transport)
+        for i in range(len(profile.examples))
+    ]
 
 
-@pytest.mark.parametrize(("name", "index"), EXAMPLES)
+@pytest.mark.parametrize(("name", "index"), examples_of(MqttTransport))
 def test_profile_example_decodes_as_stated(name: str, index: int) -> None:
     profile = PROFILES[name]
     example = profile.examples[index]
@@ -79,15 +82,7 @@ def test_profile_example_decodes_as_stated(name: str, index: int) -> None:
     assert [e.kind for e in out.events] == list(example.events)
 
 
-SERIAL_EXAMPLES = [
-    pytest.param(name, i, id=f"{name}-{i}")
-    for name, profile in sorted(PROFILES.items())
-    if isinstance(profile.transport, SerialTransport)
-    for i in range(len(profile.examples))
-]
-
-
-@pytest.mark.parametrize(("name", "index"), SERIAL_EXAMPLES)
+@pytest.mark.parametrize(("name", "index"), examples_of(SerialTransport))
 def test_serial_profile_example_decodes_as_stated(name: str, index: int) -> None:
     profile = PROFILES[name]
     example = profile.examples[index]
