@@ -62,7 +62,7 @@ BY_VARIANT = pytest.mark.parametrize("v", VARIANTS, ids=[v.name for v in VARIANT
 # Chinese UI these are strings that missed the catalogue. File formats and units are written
 # in Latin letters in Chinese too.
 LATIN_WORDS_JS = """
-const terms = /\\b(JPEG|PNG|MB|PDF|CSV|PM2\\.5|VOC)\\b/g;
+const terms = /\\b(JPEG|PNG|MB|PDF|CSV|PM2\\.5|PM10|VOC)\\b/g;
 const out = [];
 const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
 for (let n = walker.nextNode(); n; n = walker.nextNode()) {

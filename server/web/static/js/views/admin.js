@@ -7,7 +7,7 @@ import {barChart} from '../chart.js';
 import {statusBadge} from '../cards.js';
 import {maintenanceButton} from './device.js';
 import {
-  buildingName, deviceName, deviceStatus, loadDevices, ruleName, store, word, wordText,
+  buildingName, deviceName, deviceStatus, loadDevices, ruleName, store, valueText, word, wordText,
 } from '../store.js';
 
 // -- KPIs --------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ function condition(r) {
     case 'threshold':
       return `${metric} ${r.above !== null && r.above !== undefined ? '>' : '<'} ${number(r.above ?? r.below)} ${delay}`.trim();
     case 'state':
-      return `${metric} = ${typeof r.equals === 'boolean' ? t(`value.${r.equals}`) : r.equals} ${delay}`.trim();
+      return `${metric} = ${typeof r.equals === 'boolean' ? valueText(r.metric, r.equals) : r.equals} ${delay}`.trim();
     case 'offline':
       return t('rules.offline_after', {d: seconds(r.after)});
     case 'event':
