@@ -58,9 +58,10 @@ def rule_problems(
 ) -> list[str]:
     """What is wrong with the rules the site's devices end up with: a rule watching a metric
     the device's profile does not report (unless the class says only some models do), a
-    `when` naming no schedule. `file:line` style
+    `when` naming no schedule, a `notify` naming no role. `file:line` style
     lines, as ConfigError takes them (the site file has no line for a computed rule)."""
     problems: list[str] = []
+    roles = site.role_book
     for device in site.devices:
         profile = profiles[device.profile]
         keys = {m.key for m in profile.metrics}
@@ -73,6 +74,13 @@ def rule_problems(
                     f"0: devices: {device.id}: rule {rule.rule!r} watches {metric!r}, which "
                     f"profile {profile.profile} does not report"
                 )
+            for role in rule.notify:
+                if role not in roles:
+                    problems.append(
+                        f"0: devices: {device.id}: rule {rule.rule!r} notifies {role!r}, a role "
+                        f"neither built in nor declared in the site's roles: "
+                        f"({', '.join(sorted(roles.names()))})"
+                    )
             if rule.when is not None and not site.calendar.knows(rule.when):
                 problems.append(
                     f"0: devices: {device.id}: rule {rule.rule!r} holds when {rule.when!r}: "

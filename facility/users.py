@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     from core.clock import utcnow
     from core.profiles import load_profiles
+    from core.roles import RoleBook
     from core.site import load_site
     from core.yamlfile import ConfigError, ConfigErrors
     from server.auth import accounts
@@ -98,9 +99,10 @@ def run(args: argparse.Namespace) -> int:
         migrate(engine)
         sessions = session_factory(engine)
         known: set[str] | None
+        roles = RoleBook()
         try:
             site = load_site(settings.site_file, load_profiles(settings.profiles_dir))
-            known = {b.id for b in site.buildings}
+            known, roles = {b.id for b in site.buildings}, site.role_book
         except (ConfigError, ConfigErrors, OSError):
             known = None  # no site file here: buildings are not checked against it
         rules = accounts.PasswordRules(make_hasher(settings), settings.password_min_length)
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
                     display_name=args.display_name,
                     email=args.email,
                     known_buildings=known,
+                    roles=roles,
                 )
                 print(f"created {user.username} ({user.role})")
                 return 0

@@ -12,10 +12,12 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DataError
 
 from core.clock import Clock, SystemClock
-from core.device_classes import catalogue_for
+from core.device_classes import catalogue_for, cold_storage_classes
 from core.mqtturl import parse_broker_url, with_credentials
 from core.profiles import load_profiles
+from core.ruleset import rule_problems
 from core.site import SiteConfig, load_site
+from core.yamlfile import ConfigError
 from server.api.deps import enforce_permission
 from server.api.limits import BodyLimit, public_validation_errors
 from server.api.routes import (
@@ -39,6 +41,7 @@ from server.api.security import (
     internal_error,
     out_of_range,
 )
+from server.auth.scope import Sights
 from server.auth.services import AuthServices
 from server.auth.users import ensure_demo_users
 from server.coldchain import service as cold_chain
@@ -75,6 +78,9 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
     classes = {name: c.metrics for name, c in class_rules.items()}
     profiles = load_profiles(settings.profiles_dir, classes)
     site = load_site(settings.site_file, profiles, classes)
+    problems = rule_problems(site, profiles, class_rules)
+    if problems:  # a rule that can never be judged or told to anyone: refuse to start
+        raise ConfigError(str(settings.site_file), problems)
     registry = CollectorRegistry()
     bus = EventBus(registry)
     rules = RuleRunner(RuleIndex(site, profiles, class_rules), site.tz)
@@ -83,7 +89,9 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
     auth_services = AuthServices.build(settings, registry)
     if settings.demo:
         with sessions.begin() as s:
-            ensure_demo_users(s, settings.demo_password.get_secret_value(), auth_services.hasher)
+            ensure_demo_users(
+                s, settings.demo_password.get_secret_value(), auth_services.hasher, site.role_book
+            )
     history: HistoryReader
     if settings.tsdb == "influx":
         history = InfluxQLHistory(
@@ -123,6 +131,7 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
             settings.public_form_max_age,
         ),
         auth=auth_services,
+        sights=Sights(site.role_book, cold_storage_classes(class_rules)),
     )
 
 

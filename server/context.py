@@ -12,6 +12,7 @@ from core.clock import Clock
 from core.profiles import Profile
 from core.ruleset import ClassRules
 from core.site import SiteConfig
+from server.auth.scope import Sights
 from server.auth.services import AuthServices
 from server.events.bus import EventBus
 from server.history.reader import HistoryReader
@@ -42,5 +43,6 @@ class ServerContext:
     notifier: Notifier
     form_tokens: FormTokens
     auth: AuthServices  # hashing, login throttle, open streams by session
+    sights: Sights  # each role's scope (built-in and the site's own), for Viewer
     consumer: UplinkConsumer | None = None
     public_limiter: RateLimiter = field(default_factory=RateLimiter)

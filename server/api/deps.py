@@ -12,7 +12,6 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.roles import Role
 from server.api.limits import client_address
 from server.auth import sessions
 from server.auth.model import User
@@ -81,7 +80,8 @@ def enforce_permission(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"}
         )
-    role = Role(login.user.role)
+    # A site-declared role may do what the built-in role it acts as may.
+    role = get_ctx(request).sights.viewer(login.user.username, login.user.role, frozenset()).role
     if not permission.allows(role):
         route = request.scope.get("route")
         path = getattr(route, "path", request.url.path)
@@ -109,12 +109,14 @@ def get_user(login: LoginDep) -> User:
 CurrentUser = Annotated[User, Depends(get_user)]
 
 
-def viewer_of(user: User) -> Viewer:
-    return Viewer(user.username, Role(user.role), frozenset(user.buildings or []))
+def viewer_of(ctx: ServerContext, user: User) -> Viewer:
+    """The user as the server sees them: what their role may do and see (built-in or a role
+    the site file declares)."""
+    return ctx.sights.viewer(user.username, user.role, frozenset(user.buildings or []))
 
 
-def get_viewer(user: CurrentUser) -> Viewer:
-    return viewer_of(user)
+def get_viewer(ctx: Ctx, user: CurrentUser) -> Viewer:
+    return viewer_of(ctx, user)
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]

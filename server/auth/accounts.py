@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.roles import BUILDING_SCOPED_ROLES, Role
+from core.roles import Role, RoleBook
 from server.auth import sessions
 from server.auth.model import User
 from server.auth.passwords import Hasher, password_problem
@@ -46,25 +46,30 @@ def by_username(s: Session, username: str) -> User | None:
     return s.scalars(select(User).where(User.username == username)).first()
 
 
-def _role(value: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError:
-        known = ", ".join(r.value for r in Role)
-        raise AccountError("role", f"unknown role {value!r}; known: {known}") from None
+_BUILT_IN_ROLES = RoleBook()
 
 
-def _buildings(role: Role, buildings: Iterable[str], known: set[str] | None) -> list[str]:
+def _role(value: str, roles: RoleBook) -> str:
+    """A role the site knows: built in, or declared in its `roles:`."""
+    if value not in roles:
+        known = ", ".join(sorted(roles.names()))
+        raise AccountError("role", f"unknown role {value!r}; known: {known}")
+    return value
+
+
+def _buildings(
+    role: str, roles: RoleBook, buildings: Iterable[str], known: set[str] | None
+) -> list[str]:
     out = sorted(set(buildings))
     if known is not None:
         for b in out:
             if b not in known:
                 raise AccountError("buildings", f"unknown building {b!r}")
-    if role in BUILDING_SCOPED_ROLES and not out:
-        raise AccountError("buildings", f"a {role.value} sees only their buildings: name them")
-    if role not in BUILDING_SCOPED_ROLES and out:
+    if roles.building_scoped(role) and not out:
+        raise AccountError("buildings", f"a {role} sees only their buildings: name them")
+    if not roles.spec(role).may_name_buildings and out:
         raise AccountError(
-            "buildings", f"a {role.value} is not scoped by building; leave buildings empty"
+            "buildings", f"a {role} is not scoped by building; leave buildings empty"
         )
     return out
 
@@ -80,6 +85,7 @@ def create_user(
     display_name: str | None = None,
     email: str | None = None,
     known_buildings: set[str] | None = None,
+    roles: RoleBook = _BUILT_IN_ROLES,
 ) -> User:
     if not USERNAME.match(username):
         raise AccountError(
@@ -87,12 +93,12 @@ def create_user(
         )
     if by_username(s, username) is not None:
         raise AccountError("username", f"{username!r} exists already", conflict=True)
-    r = _role(role)
+    r = _role(role, roles)
     user = User(
         username=username,
         display_name=display_name or username,
-        role=r.value,
-        buildings=_buildings(r, buildings, known_buildings),
+        role=r,
+        buildings=_buildings(r, roles, buildings, known_buildings),
         email=email,
         password_hash=rules.hash(username, password),
         active=True,
@@ -120,15 +126,16 @@ def update_user(
     display_name: str | None = None,
     email: str | None = None,
     known_buildings: set[str] | None = None,
+    roles: RoleBook = _BUILT_IN_ROLES,
 ) -> list[str]:
     """Apply a change; returns the sessions it ended (disabling ends all of them)."""
     was_admin = user.role == Role.ADMIN and user.active
-    new_role = _role(role) if role is not None else Role(user.role)
+    new_role = _role(role, roles) if role is not None else user.role
     if role is not None or buildings is not None:
         user.buildings = _buildings(
-            new_role, user.buildings if buildings is None else buildings, known_buildings
+            new_role, roles, user.buildings if buildings is None else buildings, known_buildings
         )
-        user.role = new_role.value
+        user.role = new_role
     if display_name is not None:
         user.display_name = display_name
     if email is not None:

@@ -70,7 +70,7 @@ class Notifier:
         self.config = site.notifications
         self.site_name = site.name
         self.clock = clock
-        self.routing = Routing(self.config, notify_roles)
+        self.routing = Routing(self.config, notify_roles, site.role_book)
         self.counters = Counters(registry)
         # Expands every channel's secrets once: a missing one stops start-up, naming it.
         self.sender = Sender(self.config.channels, self.counters, send, sleep)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.roles import RoleBook
 from core.rules_spec import Severity
 from core.site import NotificationChannel, Notifications
 from server.events.types import AlertSnapshot, WorkOrderSnapshot
@@ -19,9 +20,12 @@ NotifyRoles = Callable[[str, str], tuple[str, ...] | None]
 
 
 class Routing:
-    def __init__(self, config: Notifications, notify_roles: NotifyRoles) -> None:
+    def __init__(
+        self, config: Notifications, notify_roles: NotifyRoles, roles: RoleBook | None = None
+    ) -> None:
         self.config = config
         self.notify_roles = notify_roles
+        self.role_book = roles or RoleBook()
         self.by_id = {ch.id: ch for ch in config.channels}
 
     def roles(self, alert: AlertSnapshot) -> tuple[str, ...]:
@@ -47,8 +51,10 @@ class Routing:
         return self.channels(roles or self.roles(alert), alert.building, alert.severity)
 
     def work_order_channels(self, order: WorkOrderSnapshot) -> list[NotificationChannel]:
-        # Every new order reaches maintenance whatever a channel's minimum severity.
-        return self.channels(MAINTENANCE, order.building, Severity.CRITICAL.value)
+        # Every new order reaches maintenance whatever a channel's minimum severity, and the
+        # site's own roles that see its device class or category (cleaning, grounds).
+        told = self.role_book.told_of(order.device_class, order.category)
+        return self.channels((*MAINTENANCE, *told), order.building, Severity.CRITICAL.value)
 
     def overdue_channels(self, order: WorkOrderSnapshot) -> list[NotificationChannel]:
         """An order past its deadline: its assignee's own channel, and the lead's roles."""

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from core.profiles import Profile
 from core.rules_spec import AnyRule, OfflineRule
-from core.ruleset import ClassRules, effective_rules
+from core.ruleset import ClassRules, device_class_of, effective_rules
 from core.site import SiteConfig
 from server.rules.kind import BoundRule
 from server.rules.kinds import bind
@@ -31,6 +31,8 @@ class RuleIndex:
     ) -> None:
         self.devices: dict[str, DeviceRules] = {}
         self._specs: dict[tuple[str, str], AnyRule] = {}
+        self._told: dict[tuple[str, str], tuple[str, ...]] = {}
+        roles = site.role_book
         windows = SiteWindows(site)
 
         def bound_rule(spec: AnyRule, building: str) -> BoundRule:
@@ -48,8 +50,12 @@ class RuleIndex:
                 key=lambda b: b.spec.kind != "offline",
             )
             by_metric: dict[str, list[BoundRule]] = defaultdict(list)
+            cls = device_class_of(device, profiles[device.profile])
             for b in bound:
                 self._specs[(device.id, b.spec.rule)] = b.spec
+                order = b.spec.work_order
+                told = roles.told_of(cls, order.category if order else None)
+                self._told[(device.id, b.spec.rule)] = tuple(dict.fromkeys((*b.spec.notify, *told)))
                 if b.metric is not None:
                     by_metric[b.metric].append(b)
             offline = [r.after for r in specs if isinstance(r, OfflineRule)]
@@ -65,7 +71,7 @@ class RuleIndex:
         return self._specs.get((device_id, rule))
 
     def notify_roles(self, device_id: str, rule: str) -> tuple[str, ...] | None:
-        """Who a device's alert of this rule goes to (the rule's `notify`); None for an
-        alert that no device rule raised (gateway health)."""
-        spec = self._specs.get((device_id, rule))
-        return spec.notify if spec is not None else None
+        """Who a device's alert of this rule goes to: the rule's `notify`, and the site's own
+        roles that see the device's class or its order's category; None for an alert that
+        no device rule raised (gateway health)."""
+        return self._told.get((device_id, rule))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.roles import Role
-from server.auth.scope import Viewer, can_see, visible_clause
+from core.roles import BuildingScope, Role, RoleBook, RoleScope, RoleSpec
+from server.auth.scope import Sights, Viewer, can_see, visible_clause
 from server.db.engine import make_engine, session_factory
 from server.db.models import Base
 from server.work_orders.model import WorkOrder
@@ -29,9 +29,43 @@ VIEWERS = [
     Viewer("s", Role.SECURITY, frozenset()),
     Viewer("co", Role.COUNSELLOR, frozenset({"dorm-a"})),
 ]
+# Roles a site declares: their scope is data, and must agree in SQL the same way.
+SITE_ROLES = Sights(
+    RoleBook(
+        {
+            "cleaning": RoleSpec(
+                acts_as=Role.MAINTENANCE,
+                scope=RoleScope(device_classes=("meter",), categories=("cleaning",)),
+            ),
+            "canteen_cleaning": RoleSpec(
+                acts_as=Role.MAINTENANCE,
+                scope=RoleScope(
+                    buildings=BuildingScope.ASSIGNED, device_classes=(), categories=("cleaning",)
+                ),
+            ),
+            "night_desk": RoleSpec(
+                acts_as=Role.SECURITY,
+                scope=RoleScope(
+                    buildings=BuildingScope.ASSIGNED_OR_EVERY,
+                    cold_storage=True,
+                    device_classes=("dorm_door",),
+                ),
+            ),
+        }
+    )
+)
+VIEWERS += [
+    SITE_ROLES.viewer("cl", "cleaning", frozenset()),
+    SITE_ROLES.viewer("cc", "canteen_cleaning", frozenset({"canteen"})),
+    SITE_ROLES.viewer("nd", "night_desk", frozenset({"dorm-b"})),
+    SITE_ROLES.viewer("nd0", "night_desk", frozenset()),
+    SITE_ROLES.viewer("gone", "a_role_the_site_dropped", frozenset({"dorm-a"})),
+]
 
 
-@pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: f"{v.role.value}-{len(v.buildings)}")
+@pytest.mark.parametrize(
+    "viewer", VIEWERS, ids=lambda v: f"{v.role_name or v.role.value}-{len(v.buildings)}"
+)
 def test_sql_scope_matches_can_see(tmp_path: Path, viewer: Viewer) -> None:
     from datetime import UTC, datetime
 

@@ -51,7 +51,7 @@ def get_alert(session: SessionDep, viewer: ViewerDep, alert_id: int) -> AlertDet
     return AlertDetail.model_validate(_visible(session, viewer, alert_id))
 
 
-def _assignee(session: SessionDep, username: str | None, a: Alert) -> str | None:
+def _assignee(ctx: Ctx, session: SessionDep, username: str | None, a: Alert) -> str | None:
     """An active user who can see the alert (a dorm manager of another building cannot be
     handed it)."""
     if username is None:
@@ -59,7 +59,7 @@ def _assignee(session: SessionDep, username: str | None, a: Alert) -> str | None
     user = by_username(session, username)
     if user is None or not user.active:
         raise HTTPException(422, f"assignee: no active user {username!r}")
-    if not _sees(viewer_of(user), a):
+    if not _sees(viewer_of(ctx, user), a):
         raise HTTPException(422, f"assignee: {username!r} is not responsible for this alert")
     return user.username
 
@@ -84,7 +84,7 @@ def _act(
 ) -> AlertOut:
     a = _visible(session, viewer, alert_id)
     body = body or AlertAction()
-    assignee = _assignee(session, body.assignee, a)
+    assignee = _assignee(ctx, session, body.assignee, a)
     events: list[DomainEvent] = []
     try:
         if action == "ack":
@@ -123,7 +123,7 @@ def assign(
     ctx: Ctx, session: SessionDep, viewer: ViewerDep, alert_id: int, body: AssignIn
 ) -> AlertOut:
     a = _visible(session, viewer, alert_id)
-    assignee = _assignee(session, body.assignee, a)
+    assignee = _assignee(ctx, session, body.assignee, a)
     assert assignee is not None
     events: list[DomainEvent] = []
     try:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from server.api.deps import ClientAddress, Ctx, CurrentUser, LoginDep, SessionDep
+from server.api.deps import ClientAddress, Ctx, CurrentUser, LoginDep, SessionDep, ViewerDep
 from server.auth import accounts, sessions
 from server.auth.accounts import AccountError
 from server.auth.model import User
@@ -34,6 +34,8 @@ class MeOut(BaseModel):
     username: str
     display_name: str
     role: str
+    # The built-in role this one acts as (itself for a built-in role): the UI's home screen.
+    acts_as: str
     buildings: list[str]
 
 
@@ -123,11 +125,12 @@ def logout(ctx: Ctx, session: SessionDep, login: LoginDep) -> None:
 
 
 @router.get("/me")
-def me(user: CurrentUser) -> MeOut:
+def me(viewer: ViewerDep, user: CurrentUser) -> MeOut:
     return MeOut(
         username=user.username,
         display_name=user.display_name,
         role=user.role,
+        acts_as=viewer.role.value,
         buildings=list(user.buildings or []),
     )
 

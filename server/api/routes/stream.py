@@ -56,7 +56,7 @@ async def stream(
         str | None, Query(max_length=128, description="from POST /api/stream/ticket")
     ] = None,
 ) -> StreamingResponse:
-    viewer = viewer_of(login.user)
+    viewer = viewer_of(ctx, login.user)
 
     def accept(ev: LiveEvent) -> bool:
         if ev.type == "gateway":

@@ -86,6 +86,7 @@ def create_user(ctx: Ctx, session: SessionDep, viewer: ViewerDep, body: UserCrea
             display_name=body.display_name,
             email=body.email,
             known_buildings={b.id for b in ctx.site.buildings},
+            roles=ctx.site.role_book,
         )
     session.commit()
     log.info("user %s (%s) created by %s", user.username, user.role, viewer.username)
@@ -111,6 +112,7 @@ def update_user(
             display_name=body.display_name,
             email=body.email,
             known_buildings={b.id for b in ctx.site.buildings},
+            roles=ctx.site.role_book,
         )
         if body.password is not None:
             ended += accounts.set_password(session, ctx.auth.rules, user, body.password, now=now)

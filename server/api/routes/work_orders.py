@@ -146,7 +146,7 @@ def transition(
         raise HTTPException(422, "satisfaction: given only when verifying")
     if body.assignee is not None:
         assignee = by_username(session, body.assignee)
-        if assignee is None or not assignee.active or not _sees(viewer_of(assignee), wo):
+        if assignee is None or not assignee.active or not _sees(viewer_of(ctx, assignee), wo):
             raise HTTPException(
                 422, f"assignee: {body.assignee!r} is not an active user responsible for it"
             )
