@@ -28,12 +28,22 @@ class BrokerEndpoint:
         return f"{scheme}://{user}{self.host}:{self.port}"
 
 
+def redacted(url: str) -> str:
+    """The URL as an error may quote it: a password in it replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
 def parse_broker_url(url: str) -> BrokerEndpoint:
     parts = urlsplit(url)
     if parts.scheme not in {"mqtt", "mqtts", "tcp"}:
-        raise ValueError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
+        raise ValueError(f"broker URL {redacted(url)!r} must start with mqtt:// or mqtts://")
     if not parts.hostname:
-        raise ValueError(f"broker URL {url!r} has no host")
+        raise ValueError(f"broker URL {redacted(url)!r} has no host")
     tls = parts.scheme == "mqtts"
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
     unknown = sorted(set(options) - {"ca"})

@@ -40,3 +40,12 @@ def test_credentials_keep_the_ca() -> None:
 def test_bad_urls_are_named(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_broker_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://gw-a:s3cret-pw@h:1883", "mqtt://gw-a:s3cret-pw@:1883", "ftp://:s3cret-pw@x"]
+)
+def test_a_bad_url_is_named_without_its_password(url: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_broker_url(url)
+    assert "s3cret-pw" not in str(caught.value) and "***" in str(caught.value)
