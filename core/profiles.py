@@ -235,11 +235,18 @@ def _fits(kind: MetricType, value: bool | float | str) -> bool:
 
 class MqttTransport(_Strict):
     kind: Literal["mqtt"] = "mqtt"
-    # Placeholders {site} and {address}; {address} defaults to the device id.
+    # Placeholders: {site}, {address} (defaults to the device id) and any other name, whose
+    # value each device gives in the site file's `topic_values` (ChirpStack's
+    # {application_id}): every device still has one exact topic.
     topic: str
     payload: Literal["json"] = "json"
-    # Payload fields are dotted paths into nested objects ("DS18B20.Temperature").
+    # Payload fields are dotted paths into nested objects ("DS18B20.Temperature"); `\.` is a
+    # dot inside a key ("SDS0X1.PM2\.5"), and a part of digits indexes a list ("rxInfo.0.snr").
     sequence: str | None = None  # payload field carrying the device's message counter
+    # A field that must equal the device's address (the topic's): a message naming another
+    # device is refused whole as wrong_address, one without it as missing_field (a LoRaWAN
+    # network server's devEui, which must match the topic's).
+    address_field: str | None = None
     timestamp: str | None = None  # payload field with the device's own time
     # auto: ISO 8601 text or Unix milliseconds, whichever arrives (Zigbee2MQTT's last_seen
     # is either, by bridge setting).
@@ -253,14 +260,23 @@ class MqttTransport(_Strict):
     @model_validator(mode="after")
     def _topic_placeholders(self) -> MqttTransport:
         names = set(re.findall(r"{(\w+)}", self.topic))
-        unknown = names - {"site", "address"}
-        if unknown:
-            raise ValueError(f"topic has unknown placeholders {sorted(unknown)}")
+        rest = re.sub(r"{\w+}", "", self.topic)
+        if "{" in rest or "}" in rest:
+            raise ValueError("topic: write placeholders as {name}")
         if "address" not in names:
             raise ValueError("topic must contain {address} to tell devices apart")
         if "+" in self.topic or "#" in self.topic:
             raise ValueError("topic is a template with {placeholders}, not an MQTT wildcard")
         return self
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """The topic's placeholders whose value a device gives (`topic_values`)."""
+        return frozenset(re.findall(r"{(\w+)}", self.topic)) - {"site", "address"}
+
+    def topic_for(self, site: str, address: str, values: Mapping[str, str]) -> str:
+        """A device's exact topic."""
+        return self.topic.format(site=site, address=address, **values)
 
 
 class SerialTransport(_Strict):

@@ -20,7 +20,14 @@ from pydantic import (
 
 import sites
 from core.durations import Duration
-from core.profiles import ClassCatalogue, ClassName, Profile, class_metrics_missing, known_class
+from core.profiles import (
+    ClassCatalogue,
+    ClassName,
+    MqttTransport,
+    Profile,
+    class_metrics_missing,
+    known_class,
+)
 from core.roles import BUILDING_SCOPED_ROLES, ROLES
 from core.rules_spec import Severity
 from core.schedules import CURFEW, DayFacts, Schedule
@@ -90,6 +97,9 @@ class DeviceConfig(_Strict):
     bus: str | None = None  # serial devices: a key of the site's `buses`
     # A generic probe can sit in a fridge, a freezer or a room: the site says which.
     device_class: ClassName | None = None
+    # Values of the profile topic's other placeholders ({application_id} of a LoRaWAN
+    # network server's application), so the device has one exact topic.
+    topic_values: dict[str, str] = Field(default_factory=dict)
 
     _class = field_validator("device_class")(known_class)
 
@@ -100,6 +110,27 @@ class DeviceConfig(_Strict):
         if known is not None and name not in known:
             raise ValueError(f"unknown profile {name!r}; device_profiles/ has no {name}.yaml")
         return name
+
+    @model_validator(mode="after")
+    def _topic_values(self, info: ValidationInfo) -> DeviceConfig:
+        wanted = (info.context or {}).get("topic_placeholders", {}).get(self.profile)
+        if wanted is None:
+            return self
+        missing = sorted(set(wanted) - set(self.topic_values))
+        extra = sorted(set(self.topic_values) - set(wanted))
+        if missing or extra:
+            raise ValueError(
+                f"device {self.id!r}: topic_values must give exactly {sorted(wanted)} for "
+                f"profile {self.profile}'s topic (missing {missing}, unknown {extra})"
+            )
+        for name, value in self.topic_values.items():
+            if not value or "/" in value or "+" in value or "#" in value:
+                raise ValueError(f"device {self.id!r}: topic_values.{name} is not a topic level")
+        return self
+
+    def mqtt_topic(self, site: str, transport: MqttTransport) -> str:
+        """The device's exact topic under its profile's template."""
+        return transport.topic_for(site, self.transport_address, self.topic_values)
 
     @model_validator(mode="after")
     def _class_metrics(self, info: ValidationInfo) -> DeviceConfig:
@@ -421,6 +452,11 @@ def load_site(
     context = {
         "profiles": {name: frozenset(m.key for m in p.metrics) for name, p in profiles.items()},
         "device_classes": classes,
+        "topic_placeholders": {
+            name: p.transport.placeholders
+            for name, p in profiles.items()
+            if isinstance(p.transport, MqttTransport)
+        },
     }
     return load_model(SiteConfig, path, context)
 

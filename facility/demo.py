@@ -24,7 +24,7 @@ from server.settings import ServerSettings
 log = logging.getLogger(__name__)
 
 # Demo speed-ups, said out loud: fridge physics run 60x real time, fridges report every 5 s;
-# the campus sensors (soil, air) every 5 s, leak detectors and patrol readers every 20 s, and
+# the campus sensors (soil, air, bin) every 5 s, leak detectors and patrol readers every 20 s, and
 # the simulated guard walks 20 s between checkpoints.
 DEMO_SIM = SimOptions(
     time_scale=60.0,
@@ -35,6 +35,7 @@ DEMO_SIM = SimOptions(
     leak_report_every_s=20.0,
     reader_heartbeat_s=20.0,
     guard_walk_s=20.0,
+    bin_report_every_s=5.0,
 )
 
 

@@ -36,7 +36,7 @@ def device_topics(site: SiteConfig, profiles: dict[str, Profile]) -> dict[str, t
     for d in site.devices:
         transport = profiles[d.profile].transport
         if isinstance(transport, MqttTransport):
-            topic = transport.topic.format(site=site.site, address=d.transport_address)
+            topic = d.mqtt_topic(site.site, transport)
             out[d.id] = (d.gateway, topic)
     return out
 

@@ -16,7 +16,14 @@ from core.mqtturl import BrokerEndpoint, make_client
 from core.profiles import MqttTransport, Profile
 from core.site import SiteConfig
 from core.wire import TOPIC_ROOT, sim_command_topic
-from firmware_sim.devices.campus import AirSensor, CampusModel, LeakSensor, PatrolReader, SoilSensor
+from firmware_sim.devices.campus import (
+    AirSensor,
+    BinSensor,
+    CampusModel,
+    LeakSensor,
+    PatrolReader,
+    SoilSensor,
+)
 from firmware_sim.devices.door import DEFAULT_CURFEW, DoorController
 from firmware_sim.devices.fridge import CHILLED, FREEZER, SAMPLE, Fridge
 from firmware_sim.faults import UnknownFault
@@ -32,6 +39,7 @@ CAMPUS_MODELS: dict[str, tuple[type[CampusModel], str]] = {
     "indoor_air": (AirSensor, "sensor_report_every_s"),
     "leak_sensor": (LeakSensor, "leak_report_every_s"),
     "patrol_checkpoint": (PatrolReader, "reader_heartbeat_s"),
+    "waste_bin": (BinSensor, "bin_report_every_s"),
 }
 
 
@@ -56,6 +64,7 @@ class SimOptions:
     sensor_report_every_s: float = 60.0  # Zigbee soil and air sensors, real seconds
     leak_report_every_s: float = 300.0  # a leak detector reports changes at once anyway
     reader_heartbeat_s: float = 300.0  # patrol checkpoint readers
+    bin_report_every_s: float = 1200.0  # LoRaWAN bin sensors (shared/DOMAIN.md)
     guard_walk_s: float = 60.0  # the simulated guard, between checkpoints of a round
     seed: int | None = None
 
@@ -84,7 +93,7 @@ class SimRunner:
             profile = profiles[device.profile]
             if not isinstance(profile.transport, MqttTransport):
                 continue
-            topic = profile.transport.topic.format(site=site.site, address=device.transport_address)
+            topic = device.mqtt_topic(site.site, profile.transport)
             cls = device.device_class or profile.device_class
             rng = random.Random(self._rng.random())
             model: Fridge | DoorController | CampusModel
@@ -107,6 +116,9 @@ class SimRunner:
             elif cls in CAMPUS_MODELS:
                 kind, every = CAMPUS_MODELS[cls]
                 model = kind(device.id, rng, report_every_s=getattr(options, every))
+                if isinstance(model, BinSensor):  # its uplink names its LoRaWAN identity
+                    model.dev_eui = device.transport_address
+                    model.application_id = device.topic_values.get("application_id", "")
             else:
                 continue
             self._sims[device.id] = _Sim(device.id, topic, model)

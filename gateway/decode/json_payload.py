@@ -179,6 +179,8 @@ class _Plan:
     """A profile compiled for decoding: what every message would otherwise look up again."""
 
     __slots__ = (
+        "address",
+        "address_field",
         "events",
         "max_bytes",
         "metrics",
@@ -202,6 +204,8 @@ class _Plan:
         )
         self.timestamp_format = transport.timestamp_format
         self.naive_ok = transport.naive_timestamp == "receive_time"
+        self.address_field = transport.address_field
+        self.address = split_path(transport.address_field) if transport.address_field else None
         self.metrics = tuple(MetricPlan(m) for m in profile.metrics)
         self.events = tuple(_EventPlan(e) for e in profile.events)
         # Only these metrics' last values are needed, for `becomes` events.
@@ -244,6 +248,23 @@ class _Plan:
         if not (received - MAX_CLOCK_SKEW_PAST <= stamp <= received + MAX_CLOCK_SKEW_FUTURE):
             return None, False, seq
         return unix_ms(stamp), True, seq
+
+    def address_refusal(
+        self, doc: dict[str, Any], address: str | None
+    ) -> tuple[RejectReason, str] | None:
+        """Why a message does not belong to the device its topic names (`address_field`),
+        or None. EUIs are hex: compared without case."""
+        assert self.address is not None
+        raw = find(doc, self.address)
+        if raw is MISSING or raw is None:
+            what = f"field {self.address_field!r} naming the device is missing"
+            return RejectReason.MISSING_FIELD, what
+        if address is not None and (not isinstance(raw, str) or raw.lower() != address.lower()):
+            return (
+                RejectReason.WRONG_ADDRESS,
+                f"{self.address_field}={show(raw)} is not this topic's device ({address})",
+            )
+        return None
 
 
 class JsonDecoder:
@@ -300,9 +321,11 @@ class JsonDecoder:
         payload: bytes,
         received_ms: int,
         retained: bool = False,
+        address: str | None = None,
     ) -> WireDecoded:
         """Readings and events as wire dicts. `retained`: the broker replayed its stored last
-        message on our (re)subscription, not a message sent just now."""
+        message on our (re)subscription, not a message sent just now. `address`: the device's
+        address in the topic, for a profile whose payload names its device too."""
         plan = self._plans.get(id(profile))
         if plan is None:
             plan = self._plans[id(profile)] = _Plan(profile)
@@ -327,6 +350,11 @@ class JsonDecoder:
                 _rejection(RejectReason.NOT_OBJECT, detail, device_id, topic, payload)
             )
             return WireDecoded(rejections=rejections)
+        if plan.address is not None:
+            refusal = plan.address_refusal(doc, address)
+            if refusal is not None:
+                rejections.append(_rejection(*refusal, device_id, topic, payload))
+                return WireDecoded(rejections=rejections)
 
         own_ms, good, seq = plan.stamp(doc, received_ms)
         if own_ms is not None:

@@ -48,7 +48,7 @@ class TopicMatcher:
                     f"device {device.id}: MQTT address {device.transport_address!r} "
                     "contains a wildcard (+ or #)"
                 )
-            topic = profile.transport.topic.format(site=site.site, address=device.transport_address)
+            topic = device.mqtt_topic(site.site, profile.transport)
             if topic in self._routes:
                 raise ValueError(
                     f"devices {self._routes[topic].device.id} and {device.id} "
@@ -60,11 +60,12 @@ class TopicMatcher:
             profile = profiles[name]
             assert isinstance(profile.transport, MqttTransport)
             template = profile.transport.topic.replace("{site}", site.site)
-            parts = re.split(r"({address})", template)
-            regex = "".join("([^/]+)" if p == "{address}" else re.escape(p) for p in parts)
-            self._patterns.append(
-                TopicPattern(profile, re.compile(f"^{regex}$"), template.replace("{address}", "+"))
-            )
+            # {address} and any other placeholder ({application_id}) is one topic level.
+            parts = re.split(r"({\w+})", template)
+            level = re.compile(r"{\w+}")
+            regex = "".join("([^/]+)" if level.fullmatch(p) else re.escape(p) for p in parts)
+            subscription = "".join("+" if level.fullmatch(p) else p for p in parts)
+            self._patterns.append(TopicPattern(profile, re.compile(f"^{regex}$"), subscription))
 
     def route(self, topic: str) -> Route | None:
         return self._routes.get(topic)

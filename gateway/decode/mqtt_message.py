@@ -48,6 +48,7 @@ class MessageDecoder:
             payload=msg.payload,
             received_ms=msg.received_ms,
             retained=msg.retain,
+            address=route.device.transport_address,
         )
 
 

@@ -37,12 +37,17 @@ class ValueRejected(Exception):
 
 
 # A payload path: the key itself when it has no dots (most payloads are flat), else its
-# parts ("DS18B20.Temperature" -> ("DS18B20", "Temperature")).
+# parts ("DS18B20.Temperature" -> ("DS18B20", "Temperature")). A dot that is part of a key
+# is written `\.` (Tasmota's "SDS0X1.PM2\.5"); a part of digits also indexes a list
+# ("rxInfo.0.rssi": the first gateway that heard a LoRaWAN uplink).
 FieldPath = str | tuple[str, ...]
 
 
 def split_path(path: str) -> FieldPath:
-    return tuple(path.split(".")) if "." in path else path
+    if "\\" not in path:
+        return tuple(path.split(".")) if "." in path else path
+    parts = [p.replace("\x00", ".") for p in path.replace("\\.", "\x00").split(".")]
+    return tuple(parts) if len(parts) > 1 else parts[0]
 
 
 def find(obj: dict[str, Any], path: FieldPath) -> Any:
@@ -51,10 +56,13 @@ def find(obj: dict[str, Any], path: FieldPath) -> Any:
         return obj.get(path, MISSING)
     cur: Any = obj
     for part in path:
-        if not isinstance(cur, dict):
-            return MISSING
-        cur = cur.get(part, MISSING)
-        if cur is MISSING:
+        if isinstance(cur, dict):
+            cur = cur.get(part, MISSING)
+            if cur is MISSING:
+                return MISSING
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
             return MISSING
     return cur
 

@@ -182,3 +182,23 @@ def test_overdue_order_is_told_once_to_its_assignee_and_the_lead(
     assert "/a" not in told and "/sec" not in told
     history = client.get(f"/api/work-orders/{wo['id']}", headers=admin).json()["history"]
     assert sum("past its repair deadline" in h["comment"] for h in history) == 1
+
+
+def test_a_bin_filling_up_opens_a_cleaning_order_that_overflow_makes_urgent(server: Any) -> None:
+    client, ctx, clock = server
+    feed(ctx, clock, "canteen-bin-01", "fill_level", [40, 65, 78], at(TUESDAY, "11:00"))
+    assert orders(client) == []
+    feed(ctx, clock, "canteen-bin-01", "fill_level", [84], at(TUESDAY, "11:10"))
+    (wo,) = orders(client)
+    assert (wo["category"], wo["priority"], wo["device_id"]) == ("cleaning", "P3", "canteen-bin-01")
+    opened = datetime.fromisoformat(wo["created_at"])
+    assert datetime.fromisoformat(wo["due_at"]) - opened == timedelta(hours=4)
+    assert datetime.fromisoformat(wo["respond_due_at"]) - opened == timedelta(hours=1)
+    feed(ctx, clock, "canteen-bin-01", "fill_level", [97], at(TUESDAY, "11:40"))
+    (urgent,) = orders(client)  # the same order, escalated: one per device and category
+    assert (urgent["id"], urgent["priority"]) == (wo["id"], "P2")
+    assert datetime.fromisoformat(urgent["due_at"]) - opened == timedelta(hours=2)
+    assert alerts(client, "maint") == [
+        ("canteen-bin-01", "bin_full"),
+        ("canteen-bin-01", "bin_overflow"),
+    ]

@@ -123,7 +123,7 @@ def test_demo_site_loads_with_all_contract_ids() -> None:
         | {"canteen-freezer-01", "canteen-freezer-02", "canteen-sample-01"}
         | {f"dorm-{b}-door-0{i}" for b in "ab" for i in range(1, 5)}
         | {"meter-elec-01", "meter-elec-02", "meter-water-01"}
-        | {"garden-soil-01", "classroom-101-air", "dorm-a-leak-01"}
+        | {"canteen-bin-01", "garden-soil-01", "classroom-101-air", "dorm-a-leak-01"}
         | {f"dorm-a-cp-0{i}" for i in range(1, 4)}
     )
     assert ids == expected

@@ -13,7 +13,13 @@ import pytest
 
 from core.profiles import load_profiles
 from core.site import DEFAULT_SITE_FILE, load_site
-from firmware_sim.devices.campus import AirSensor, LeakSensor, PatrolReader, SoilSensor
+from firmware_sim.devices.campus import (
+    AirSensor,
+    BinSensor,
+    LeakSensor,
+    PatrolReader,
+    SoilSensor,
+)
 from firmware_sim.faults import UnknownFault
 from firmware_sim.guard import Guard
 from gateway.decode.json_payload import JsonDecoder
@@ -77,6 +83,20 @@ def test_leak_sensor_reports_water_at_once() -> None:
     assert [e.kind for e in wet[0]["events"]] == ["leak_detected"]
     with pytest.raises(UnknownFault):
         leak.set_fault("fill_up")
+
+
+def test_bin_sensor_sends_chirpstack_uplinks_and_fills_up_under_fault() -> None:
+    bin_ = BinSensor("canteen-bin-01", random.Random(4), report_every_s=5)
+    bin_.dev_eui, bin_.application_id = "a84041000181c6f1", "app-1"
+    before = decoded("chirpstack-bin-level", run(bin_, 12))
+    assert all(r["fill_level"] < 60 and r["tilted"] is False for r in before)
+    bin_.set_fault("fill_up")
+    full = decoded("chirpstack-bin-level", run(bin_, 50))
+    assert full[-1]["fill_level"] == 100 and full[-1]["distance"] == 200
+    bin_.set_fault("tilt")
+    assert decoded("chirpstack-bin-level", run(bin_, 5))[-1]["tilted"] is True
+    bin_.clear()
+    assert decoded("chirpstack-bin-level", run(bin_, 1))[-1]["fill_level"] == 5
 
 
 def test_guard_walks_each_round_and_passes_a_skipped_checkpoint_by() -> None:

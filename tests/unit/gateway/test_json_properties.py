@@ -19,7 +19,7 @@ from core.readings import Quality, RejectReason, reading_key, unix_ms
 from core.units import convert
 from core.wire import encode_event, encode_reading
 from gateway.decode.json_payload import Decoded, JsonDecoder, lookup
-from gateway.decode.values import MetricPlan, ValueRejected, coerce
+from gateway.decode.values import MetricPlan, ValueRejected, coerce, split_path
 
 PROFILES = {n: p for n, p in load_profiles().items() if isinstance(p.transport, MqttTransport)}
 NAMES = sorted(PROFILES)
@@ -50,7 +50,7 @@ def paths(profile: Profile) -> list[str]:
     """Every payload path the profile reads: where hostile values do most harm."""
     t = profile.transport
     assert isinstance(t, MqttTransport)
-    out = [t.sequence, t.timestamp]
+    out = [t.sequence, t.timestamp, t.address_field]
     for m in profile.metrics:
         out += [m.source if isinstance(m.source, str) else None, m.source_unit_field]
     for e in profile.events:
@@ -61,7 +61,8 @@ def paths(profile: Profile) -> list[str]:
 
 
 def put(doc: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
+    parts = split_path(path)  # as the decoder reads it: `\.` is a dot inside a key
+    *parents, last = (parts,) if isinstance(parts, str) else parts
     cur = doc
     for part in parents:
         nxt = cur.get(part)
@@ -263,6 +264,8 @@ def test_valid_payload_always_decodes_to_its_values(name: str, data: st.DataObje
         put(doc, t.timestamp, stamp)
     if t.sequence is not None:
         put(doc, t.sequence, data.draw(st.integers(0, 2**40)))
+    if t.address_field is not None:  # the device naming itself (a LoRaWAN devEui)
+        put(doc, t.address_field, "0101010101010101")
     for spec in profile.metrics:
         if not spec.required and not data.draw(st.booleans()):
             continue
@@ -413,6 +416,9 @@ def test_values_taken_inline_are_those_coerce_gives(
     assert isinstance(spec.source, str)
     doc: dict[str, Any] = {}
     put(doc, spec.source, raw)
+    t = profile.transport
+    if isinstance(t, MqttTransport) and t.address_field is not None:
+        put(doc, t.address_field, "0101010101010101")  # else the message is refused whole
     payload = json.dumps(doc).encode()
     try:  # as the decoder reads it
         parsed = orjson.loads(payload)
