@@ -9,6 +9,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from server.notifications.delivery import Ticker
+
 
 def run_with_app(app: FastAPI, start: Callable[[], None], stop: Callable[[], None]) -> None:
     """`start` once the app's own start-up is done, `stop` before its shut-down runs."""
@@ -24,3 +26,12 @@ def run_with_app(app: FastAPI, start: Callable[[], None], stop: Callable[[], Non
                 stop()
 
     app.router.lifespan_context = lifespan
+
+
+def tick_with_app(app: FastAPI, tick: Callable[[], None], every_s: float | None) -> None:
+    """Call `tick` every `every_s` seconds on its own thread while the app runs (None: never;
+    tests call the tick themselves on their clock)."""
+    if not every_s:
+        return
+    ticker = Ticker(tick, every_s)
+    run_with_app(app, ticker.start, ticker.stop)

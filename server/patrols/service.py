@@ -29,7 +29,6 @@ from server.events.types import (
     PatrolRoundMissed,
     PatrolScanned,
 )
-from server.notifications.delivery import Ticker
 from server.patrols.model import PatrolRound, PatrolRouteState, PatrolScan
 from server.patrols.rounds import Scan, judge
 
@@ -67,7 +66,6 @@ class PatrolService:
         self.bus = bus
         self.clock = clock
         self.by_device = {c.device: c for c in site.patrols.checkpoints if c.device is not None}
-        self._ticker: Ticker | None = None
 
     # -- scans ---------------------------------------------------------------------------
     def record(
@@ -209,14 +207,3 @@ class PatrolService:
                         notify=route.notify,
                     )
                 )
-
-    # -- running -------------------------------------------------------------------------
-    def start(self, every_s: float) -> None:
-        if self._ticker is None:
-            self._ticker = Ticker(self.tick, every_s)
-            self._ticker.start()
-
-    def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.stop()
-            self._ticker = None

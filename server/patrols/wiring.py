@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from server.context import ServerContext
-from server.lifespan import run_with_app
+from server.lifespan import tick_with_app
 from server.patrols.service import PatrolService
 
 
@@ -19,6 +19,5 @@ def install(app: FastAPI, ctx: ServerContext, tick_s: float | None) -> PatrolSer
     service.subscribe_to(ctx.bus)
     app.state.patrols = service
     app.include_router(patrols.router)
-    if tick_s:
-        run_with_app(app, lambda: service.start(max(tick_s, 1.0)), service.stop)
+    tick_with_app(app, service.tick, max(tick_s, 1.0) if tick_s else None)
     return service

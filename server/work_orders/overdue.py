@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import Clock
 from server.events.bus import EventBus
 from server.events.types import DomainEvent, WorkOrderOverdue
-from server.lifespan import run_with_app
-from server.notifications.delivery import Ticker
+from server.lifespan import tick_with_app
 from server.work_orders.model import Status, WorkOrder, WorkOrderEvent
 from server.work_orders.service import snapshot
 
@@ -53,7 +52,6 @@ class OverdueWatch:
         self.sessions = sessions
         self.bus = bus
         self.clock = clock
-        self._ticker: Ticker | None = None
 
     def tick(self, now: datetime | None = None) -> None:
         events: list[DomainEvent] = []
@@ -61,20 +59,9 @@ class OverdueWatch:
             mark_overdue(s, now or self.clock.now(), events)
         self.bus.publish_all(events)
 
-    def start(self, every_s: float) -> None:
-        if self._ticker is None:
-            self._ticker = Ticker(self.tick, every_s)
-            self._ticker.start()
-
-    def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.stop()
-            self._ticker = None
-
 
 def install(app: FastAPI, watch: OverdueWatch, every_s: float | None) -> None:
     """Run the watch's ticker for the app's lifetime (one call from server/app.py); `every_s`
     None: no ticker (tests call `tick(now)`). The watch is `app.state.overdue`."""
     app.state.overdue = watch
-    if every_s:
-        run_with_app(app, lambda: watch.start(every_s), watch.stop)
+    tick_with_app(app, watch.tick, every_s)
