@@ -154,7 +154,9 @@ class UI:
         self.ready()
         lang = self.d.execute_script("return document.documentElement.lang")
         if lang != v.lang:
-            self.d.find_element(By.CSS_SELECTOR, f".lang-switch[data-lang='{v.lang}']").click()
+            switch = self.d.find_element(By.CSS_SELECTOR, f".lang-switch[data-lang='{v.lang}']")
+            assert switch.is_displayed(), "the language switch is not shown"
+            self.d.execute_script("arguments[0].click()", switch)
             self.b.wait_for(
                 lambda d: d.execute_script("return document.documentElement.lang") == v.lang,
                 f"the page in {v.lang} after the switch",
