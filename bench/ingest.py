@@ -19,7 +19,8 @@ A subscriber slower than the stream leaves the rest queued at the broker (its pe
 session) and is timed until it has drained it, so the rate is what it sustains.
 
 Prints one line: messages_per_s=N readings_per_s=N ratio_to_mosquitto_sub=R rss_mb=M
-(rss = the gateway process's peak resident memory), and the details on stderr.
+(rss = the gateway process's peak resident memory), and the details on stderr, among them
+the CPU the gateway spent on the stream: on a busy machine a steadier figure than the rates.
 Run: .venv/bin/python bench/ingest.py [--messages 200000] [--rate 23000] [--devices 10000]
      [--store influx|sqlite] [--profile stacks.txt]
 
@@ -118,6 +119,13 @@ def all_stored(port: int, readings: int) -> bool:
     accepted = m.get("gateway_readings_accepted_total", 0.0)
     items = accepted + m.get("gateway_events_accepted_total", 0.0)
     return accepted >= readings and m.get('gateway_sink_items_total{sink="tsdb"}', 0.0) >= items
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used: what a run costs, whatever else the machine
+    was doing (the rates above depend on the cores being free)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -302,6 +310,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
             )
         packets = build_stream(ids, n, 1_000_000)
+        cpu_before = cpu_seconds(gw.pid)  # start-up (profiles, site) is not the stream's
         t0 = offer_stream(broker.host, broker.port, packets, args.rate)
         gw_pub_s = time.monotonic() - t0
         wait(
@@ -311,6 +320,7 @@ def main() -> None:
         )
         gw_s = time.monotonic() - t0
         rss = peak_rss_mb(gw.pid)
+        cpu = cpu_seconds(gw.pid) - cpu_before
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
@@ -336,7 +346,8 @@ def main() -> None:
         f"# offered {args.rate:.0f}/s; published in {pub_s:.1f} s (mosquitto_sub run) and "
         f"{gw_pub_s:.1f} s (gateway run); mosquitto_sub {sub_rate:.0f} messages/s; "
         f"{n} messages, {args.devices} devices, store {args.store} (holds {stored} readings, "
-        f"each once); data in {tmp}",
+        f"each once); gateway CPU {cpu:.1f} s ({cpu / n * 100_000:.1f} s per 100k messages); "
+        f"data in {tmp}",
         file=sys.stderr,
     )
 
