@@ -76,6 +76,7 @@ def test_a_site_role_sees_its_scope_acts_as_its_built_in_role_and_is_told(
         )
         me = get(client, "cleaning", "/api/me")
         assert (me["role"], me["acts_as"]) == ("cleaning", "maintenance")
+        assert me["role_label"] == {"zh-CN": "保洁", "en": "Cleaning"}
         # Only the bins: not the fridges, doors or the soil sensor.
         devices = get(client, "cleaning", "/api/devices?limit=1000")
         assert {d["device_class"] for d in devices} == {"waste_bin"}

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.roles import BUILT_IN
 from server.api.deps import ClientAddress, Ctx, CurrentUser, LoginDep, SessionDep, ViewerDep
 from server.auth import accounts, sessions
 from server.auth.accounts import AccountError
@@ -36,6 +37,8 @@ class MeOut(BaseModel):
     role: str
     # The built-in role this one acts as (itself for a built-in role): the UI's home screen.
     acts_as: str
+    # The role's own name per language (site-declared roles; built-in ones: the catalogue).
+    role_label: dict[str, str]
     buildings: list[str]
 
 
@@ -125,12 +128,16 @@ def logout(ctx: Ctx, session: SessionDep, login: LoginDep) -> None:
 
 
 @router.get("/me")
-def me(viewer: ViewerDep, user: CurrentUser) -> MeOut:
+def me(ctx: Ctx, viewer: ViewerDep, user: CurrentUser) -> MeOut:
+    book = ctx.site.role_book
     return MeOut(
         username=user.username,
         display_name=user.display_name,
         role=user.role,
         acts_as=viewer.role.value,
+        role_label=dict(book.spec(user.role).label)
+        if user.role in book and user.role not in BUILT_IN
+        else {},
         buildings=list(user.buildings or []),
     )
 

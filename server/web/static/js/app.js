@@ -1,7 +1,7 @@
 // The staff UI: log in, then each role's home screen; pages are hash routes (#/board,
 // #/orders/12, #/device/canteen-fridge-01, ...). Live updates come from /api/stream.
 import {api, login, loggedIn, openStream, setToken, whenUnauthorized} from './api.js';
-import {loadCatalogue, t, wireLanguageSwitch} from './i18n.js';
+import {lang, loadCatalogue, t, wireLanguageSwitch} from './i18n.js';
 import {h, put, raw} from './dom.js';
 import {applyEvent, loadAlerts, loadDevices, loadOrders, loadSite, onChange, store} from './store.js';
 import {coldBoard, equipmentBoard} from './views/board.js';
@@ -43,7 +43,13 @@ let view = null;
 let closeStream = null;
 
 function menu() {
-  return [...(MENUS[store.me.role] || ['board']), 'password'];
+  // A role the site declares acts as a built-in one: it gets that role's screens.
+  return [...(MENUS[store.me.acts_as] || MENUS[store.me.role] || ['board']), 'password'];
+}
+
+function roleName() {
+  const own = store.me.role_label || {};
+  return own[lang] || own.en || t(`role.${store.me.acts_as || store.me.role}`);
 }
 
 function route() {
@@ -75,7 +81,7 @@ async function start() {
   await loadSite();
   await Promise.all([loadDevices(), loadAlerts(), loadOrders()]);
   const who = $('who');
-  put(who, raw(store.me.username), ' · ', t(`role.${store.me.role}`));
+  put(who, raw(store.me.username), ' · ', raw(roleName()));
   $('logout').hidden = false;
   $('login-box').hidden = true;
   $('dash').hidden = false;
