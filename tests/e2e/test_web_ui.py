@@ -476,6 +476,21 @@ def test_dorm_manager_own_buildings_live_alert_and_ack(v: Variant, demo: Demo, u
     assert site_devices == dorm_a, site_devices
 
 
+# -- a role the site declares ---------------------------------------------------------------
+
+
+@BY_VARIANT
+def test_site_declared_cleaning_role_sees_the_bins_only(v: Variant, demo: Demo, ui: UI) -> None:
+    ui.login(v, "cleaning")
+    # It acts as maintenance: maintenance's home screen, scoped to the site's bins.
+    assert ui.d.execute_script("return document.body.dataset.page") == "board"
+    bins = demo.devices(lambda x: x["device_class"] == "waste_bin")
+    assert bins and ui.ids(".dev") == {f"dev-{d}" for d in bins}
+    assert ("保洁" if v.lang == "zh-CN" else "Cleaning") in ui.text("#who")
+    assert {x["device_class"] for x in ui.fetch_json("/api/devices")} == {"waste_bin"}
+    ui.check(v, "cleaning-home")
+
+
 # -- food-safety officer --------------------------------------------------------------------
 
 
