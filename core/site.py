@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -13,6 +15,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -28,7 +33,7 @@ from core.profiles import (
     class_metrics_missing,
     known_class,
 )
-from core.roles import BUILDING_SCOPED_ROLES, ROLES
+from core.roles import BUILT_IN, RoleBook, RoleSpec
 from core.rules_spec import Severity
 from core.schedules import CURFEW, DayFacts, Schedule
 from core.schedules import WEEKDAYS as WEEKDAYS  # re-exported: first defined here
@@ -243,11 +248,32 @@ class RuleOverride(_Strict):
     set: dict[str, Any]
 
 
-# The audiences a rule's `notify` and a channel's `role` may name (server/auth/model.py Role).
+# The roles a site file may name: the built-in ones and those its own `roles:` declares. Set
+# while a SiteConfig validates (SiteConfig._with_roles), so each field naming a role is
+# checked where it stands and its error names that line.
+_ROLE_BOOK: ContextVar[RoleBook | None] = ContextVar("site_roles", default=None)
+_BUILT_IN_ROLES = RoleBook()
+
+
+def _roles() -> RoleBook:
+    return _ROLE_BOOK.get() or _BUILT_IN_ROLES
+
+
 def _known_role(role: str) -> str:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; known: {', '.join(sorted(ROLES))}")
+    """The audiences a rule's `notify`, a channel's `role` and an escalation chain may name."""
+    _roles().spec(role)  # raises naming the known roles
     return role
+
+
+_ROLE_SPECS = TypeAdapter(dict[str, RoleSpec])
+
+
+def _site_roles(data: object) -> RoleBook:
+    raw = data.get("roles") if isinstance(data, dict) else None
+    try:
+        return RoleBook(_ROLE_SPECS.validate_python(raw or {}))
+    except (ValidationError, ValueError):
+        return RoleBook()  # the `roles` field reports what is wrong with it, at its line
 
 
 class NotificationChannel(_Strict):
@@ -271,7 +297,7 @@ class NotificationChannel(_Strict):
 
     @model_validator(mode="after")
     def _scoped(self) -> NotificationChannel:
-        if self.role in BUILDING_SCOPED_ROLES and not self.buildings:
+        if _roles().building_scoped(self.role) and not self.buildings:
             raise ValueError(
                 f"channel {self.id!r}: a {self.role} hears only about their buildings; "
                 "list them in 'buildings'"
@@ -368,9 +394,35 @@ class SiteConfig(_Strict):
     cold_chain: ColdChain = Field(default_factory=lambda: ColdChain())
     # Patrol rounds (巡查): checkpoints and routes with their schedules (Patrols below).
     patrols: Patrols = Field(default_factory=lambda: Patrols())
+    # The site's own roles beside the built-in ones (core/roles.py): what each may do
+    # (`acts_as` a built-in role) and what it sees (buildings, device classes, categories).
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
     # What people call each rule, in the site's language (rule id -> name).
     rule_names: dict[str, str] = Field(default_factory=dict)
     translations: dict[LanguageTag, SiteText] = Field(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_roles(cls, data: Any, handler: ModelWrapValidatorHandler[SiteConfig]) -> SiteConfig:
+        token = _ROLE_BOOK.set(_site_roles(data))
+        try:
+            return handler(data)
+        finally:
+            _ROLE_BOOK.reset(token)
+
+    @field_validator("roles")
+    @classmethod
+    def _new_names(cls, roles: dict[str, RoleSpec]) -> dict[str, RoleSpec]:
+        for name in roles:
+            if name in BUILT_IN:
+                raise ValueError(f"{name!r} is a built-in role; give the site's role another name")
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"role name {name!r}: lower-case letters, digits and _")
+        return roles
+
+    @property
+    def role_book(self) -> RoleBook:
+        return RoleBook(self.roles)
 
     @field_validator("timezone")
     @classmethod
