@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from core.roles import Role
 from server.auth.permissions import WORKERS
-from server.auth.scope import COLD_STORAGE, Viewer
+from server.auth.scope import Viewer, can_see
 from server.work_orders.model import Status, WorkOrder
 from server.work_orders.service import TRANSITIONS
 
@@ -40,7 +40,10 @@ def verify_refusal(viewer: Viewer, wo: WorkOrder) -> str | None:
             return None
         return f"only a manager of building {wo.building or '(none)'} verifies this order"
     if role is Role.FOOD_SAFETY:
-        if wo.category == "refrigeration" or wo.device_class in COLD_STORAGE:
+        # What their role sees of cold storage (the class catalogue's, resolved in Sight).
+        if can_see(
+            viewer, building=wo.building, device_class=wo.device_class, category=wo.category
+        ):
             return None
         return "the food-safety officer verifies cold-storage repairs only"
     return f"role {role.value} does not verify work orders"
