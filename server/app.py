@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DataError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.clock import Clock, SystemClock
 from core.device_classes import catalogue_for, cold_storage_classes
@@ -41,6 +42,7 @@ from server.api.security import (
     internal_error,
     out_of_range,
 )
+from server.api.shedding import LoadShedder, busy
 from server.auth.scope import Sights
 from server.auth.services import AuthServices
 from server.auth.users import ensure_demo_users
@@ -71,9 +73,19 @@ log = logging.getLogger(__name__)
 
 def build_context(settings: ServerSettings, clock: Clock | None = None) -> ServerContext:
     clock = clock or SystemClock()
-    engine = make_engine(settings.db_url())
+    # The API's pool: short waits (a burst is refused, not queued); ingest, rules and the
+    # clock get a pool of their own, so no burst of requests can starve them.
+    engine = make_engine(
+        settings.db_url(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+    )
     migrate(engine)
     sessions = session_factory(engine)
+    ingest_engine = make_engine(
+        settings.db_url(), pool_size=settings.ingest_pool_size, max_overflow=2, pool_timeout=30
+    )
     class_rules = catalogue_for(settings.profiles_dir)  # device classes: their files
     classes = {name: c.metrics for name, c in class_rules.items()}
     profiles = load_profiles(settings.profiles_dir, classes)
@@ -84,7 +96,7 @@ def build_context(settings: ServerSettings, clock: Clock | None = None) -> Serve
     registry = CollectorRegistry()
     bus = EventBus(registry)
     rules = RuleRunner(RuleIndex(site, profiles, class_rules), site.tz)
-    pipeline = IngestPipeline(sessions, site, profiles, rules, bus)
+    pipeline = IngestPipeline(session_factory(ingest_engine), site, profiles, rules, bus)
     pipeline.sync_devices()
     auth_services = AuthServices.build(settings, registry)
     if settings.demo:
@@ -182,6 +194,7 @@ def create_app(
             ctx.auth.hasher.close()
             ctx.notifier.stop()
             ctx.engine.dispose()
+            ctx.pipeline.sessions.kw["bind"].dispose()
 
     docs = settings.docs_enabled
     app = FastAPI(
@@ -208,9 +221,18 @@ def create_app(
             r"/api/work-orders/\d+/resolution-photo": settings.public_max_body_bytes,
         },
     )
+    # Past `api_max_concurrency` running and `api_max_queue` waiting: 503 + Retry-After.
+    app.add_middleware(
+        LoadShedder,
+        limit=settings.api_max_concurrency,
+        queue=settings.api_max_queue,
+        wait_s=settings.api_queue_wait.total_seconds(),
+        registry=ctx.registry,
+    )
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)
     app.add_exception_handler(RequestValidationError, public_validation_errors)
     app.add_exception_handler(Exception, internal_error)
+    app.add_exception_handler(PoolTimeout, busy)  # no database connection within its wait
     for too_big in (OverflowError, DataError):  # an id of 10**40 in a path, a BIGINT overflow
         app.add_exception_handler(too_big, out_of_range)
     for module in (public, auth, devices, alerts, work_orders, kpis, stream, dorms, ui):

@@ -118,6 +118,36 @@ class ServerSettings(BaseSettings):
     uplink_max_age: timedelta = timedelta(days=400)
     dead_letter_max_rows: int = Field(default=10_000, ge=100)
 
+    # -- load and scale (docs/deployment-district.md) ---------------------------------------
+    # API requests running at once, waiting beyond them (each up to api_queue_wait), and
+    # the rest refused at once with 503 + Retry-After (server/api/shedding.py).
+    api_max_concurrency: int = Field(default=8, ge=1, le=1000)
+    api_max_queue: int = Field(default=32, ge=0, le=10_000)
+    api_queue_wait: timedelta = timedelta(seconds=2)
+    # The API's database pool: a request waits at most db_pool_timeout for a connection
+    # (then 503). Ingest, rules and clock jobs have their own pool of ingest_pool_size.
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+    db_max_overflow: int = Field(default=8, ge=0, le=200)
+    db_pool_timeout: float = Field(default=3.0, gt=0, le=60)
+    ingest_pool_size: int = Field(default=4, ge=2, le=50)
+    # "mqtt": one server reads the uplink from an MQTT broker (Mosquitto, the default).
+    # "rabbitmq": several workers share it through RabbitMQ: gateways publish over its MQTT
+    # plugin, a consistent-hash exchange spreads gateways over `partitions` quorum queues
+    # with one active consumer each (server/ingest/partitioned.py); the live stream fans out
+    # through it too, and one worker at a time runs the clock jobs.
+    uplink: Literal["mqtt", "rabbitmq"] = "mqtt"
+    amqp_url: SecretStr | None = None  # amqp://user:password@host:5672/vhost
+    partitions: int = Field(default=12, ge=1, le=1000)
+    # This worker's place among `workers`: it consumes partitions p % workers == worker_index
+    # first, and stands by for the others (taking them over when their worker dies).
+    worker_index: int = Field(default=0, ge=0)
+    workers: int = Field(default=1, ge=1)
+    # A worker stands by for another's partitions once that one has a consumer, or after
+    # this long without one (its worker is missing: it takes them).
+    partition_grace: timedelta = timedelta(seconds=10)
+    # False: an API replica (no uplink, no clock jobs); it still serves the live stream.
+    ingest: bool = True
+
     # -- maintenance windows and reports ---------------------------------------------------
     maintenance_max: timedelta = timedelta(hours=72)
     # A reported order's photo and contact are deleted this long after it is verified.

@@ -6,6 +6,7 @@ events to it, and afterwards says what changed as domain events (published after
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -62,6 +63,18 @@ class LiveState:
             self._devices[device_id] = self.session.get(Device, device_id)
         return self._devices[device_id]
 
+    def load(self, device_ids: Collection[str]) -> None:
+        """These devices' rows in one query, locked for this transaction (in id order, so
+        two writers never wait on each other in a circle): on PostgreSQL the clock and
+        another worker then wait for or skip them instead of overwriting what we write."""
+        wanted = sorted(d for d in device_ids if d not in self._devices)
+        for d in wanted:
+            self._devices[d] = None  # not in the table: an unknown device
+        for start in range(0, len(wanted), 1000):
+            q = select(Device).where(Device.id.in_(wanted[start : start + 1000]))
+            for row in self.session.scalars(q.order_by(Device.id).with_for_update()):
+                self._devices[row.id] = row
+
     def reading(self, device: Device, r: Reading) -> datetime | None:
         """Apply a reading; returns the event time of the device's newest data before it."""
         ts = unix_ms(r.measured_at)
@@ -99,6 +112,11 @@ class LiveState:
                 out.append(DeviceCameOnline(at=self._came_online[device_id], device=snap))
             out.append(DeviceStateChanged(at=at, device=snap))
         return out
+
+    @property
+    def loaded(self) -> list[str]:
+        """The ids of the devices loaded so far that have a row."""
+        return [d for d, row in self._devices.items() if row is not None]
 
     @property
     def touched(self) -> list[Device]:

@@ -25,6 +25,7 @@ from core.ruleset import device_class_of
 from core.site import SiteConfig
 from core.wire import GatewayStatus, UplinkBatch
 from server.alerts import from_rules
+from server.alerts.model import Alert
 from server.events.bus import EventBus
 from server.events.types import DeviceEventReceived, DomainEvent, ReadingsAccepted
 from server.ingest import completeness, gateways
@@ -35,6 +36,7 @@ from server.rules.runner import RuleRunner
 from server.rules.store import RuleStates
 
 log = logging.getLogger(__name__)
+TICK_CHUNK = 500  # devices per clock transaction: ingest never waits long behind the clock
 
 
 class IngestPipeline:
@@ -62,15 +64,18 @@ class IngestPipeline:
     # -- batches -------------------------------------------------------------------------
     def handle_batch(self, batch: UplinkBatch) -> None:
         events: list[DomainEvent] = []
+        items: list[Reading | DeviceEvent] = [*batch.readings, *batch.events]
+        # Event time order, so a replayed burst evaluates as it happened.
+        items.sort(key=lambda i: (i.measured_at, 0 if isinstance(i, Reading) else 1))
         with self.sessions.begin() as s:
             gw = s.get(Gateway, batch.gateway_id) or Gateway(id=batch.gateway_id, last_batch=0)
             s.add(gw)
             gw.last_batch = max(gw.last_batch, batch.last)
+            # One query each for the batch's devices (locked) and their rule states.
             live = LiveState(s, self.poll_ms)
+            live.load({i.device_id for i in items})
             states = RuleStates(s)
-            items: list[Reading | DeviceEvent] = [*batch.readings, *batch.events]
-            # Event time order, so a replayed burst evaluates as it happened.
-            items.sort(key=lambda i: (i.measured_at, 0 if isinstance(i, Reading) else 1))
+            states.load_devices([d for d in live.loaded if d in self.rules.index.devices])
             accepted: dict[str, list[Reading]] = {}
             for item in items:
                 device = live.device(item.device_id)
@@ -89,9 +94,9 @@ class IngestPipeline:
                     e = EventSample(item.kind, item.event_id, item.measured_at)
                     fired = self.rules.event(states, device.id, e, device.last_seen)
                     events.append(self._received(batch.gateway_id, device, item))
-                self._apply(s, states, device, fired, events)
-            for device_id in accepted:
-                from_rules.mark_condition_unknown(s, device_id, unknown=False)
+                if fired:
+                    self._apply(s, states, device, fired, events)
+            known_again(s, accepted)
             now = max((i.received_at for i in items), default=None)
             if now is not None:
                 events += live.changes(now)
@@ -136,17 +141,26 @@ class IngestPipeline:
 
     # -- the clock -----------------------------------------------------------------------
     def tick(self, now: datetime) -> None:
-        """Devices silent past their offline limit, and rule delays that ran out."""
+        """Devices silent past their offline limit, and rule delays that ran out; in chunks
+        of devices, each its own short transaction. A device whose row another transaction
+        holds (a batch of its data being processed, here or on another worker) is skipped
+        this time: it is not silent, and the next tick sees it."""
+        ids = sorted(self.rules.index.devices)
+        for start in range(0, len(ids), TICK_CHUNK):
+            self._tick_chunk(ids[start : start + TICK_CHUNK], now)
+
+    def _tick_chunk(self, ids: list[str], now: datetime) -> None:
         events: list[DomainEvent] = []
         with self.sessions.begin() as s:
             offline_gateways = set(s.scalars(select(Gateway.id).where(Gateway.state == "offline")))
+            q = select(Device).where(Device.id.in_(ids), Device.last_seen.is_not(None))
+            devices = list(s.scalars(q.order_by(Device.id).with_for_update(skip_locked=True)))
             live = LiveState(s, self.poll_ms)
             states = RuleStates(s)
-            states.load_all()
-            for device in s.scalars(select(Device)):
-                rules = self.rules.index.devices.get(device.id)
-                if rules is None or device.last_seen is None:
-                    continue
+            states.load_devices([d.id for d in devices])
+            for device in devices:
+                rules = self.rules.index.devices[device.id]
+                assert device.last_seen is not None
                 if device.online and rules.silence and now - device.last_seen >= rules.silence:
                     events += live.went_offline(device, now)
                 if device.gateway_id in offline_gateways:
@@ -162,3 +176,16 @@ class IngestPipeline:
         with self.sessions.begin() as s:
             gateways.apply_status(s, status, now, events)
         self.bus.publish_all(events)
+
+
+def known_again(s: Session, readings_by_device: dict[str, list[Reading]]) -> None:
+    """Fresh data makes the open alerts of these devices known again (from_rules'
+    mark_condition_unknown(unknown=False) for all of a batch's devices in one query)."""
+    ids = list(readings_by_device)
+    for start in range(0, len(ids), 1000):
+        for a in s.scalars(
+            select(Alert).where(
+                Alert.device_id.in_(ids[start : start + 1000]), Alert.condition_unknown.is_(True)
+            )
+        ):
+            a.condition_unknown = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import JSON, String, select
@@ -36,6 +37,18 @@ class RuleStates:
             )
             rows = self._rows[device_id] = {r.rule: r for r in found}
         return rows
+
+    def load_devices(self, device_ids: Collection[str]) -> None:
+        """These devices' rows in one query (an uplink batch names its devices up front)."""
+        wanted = [d for d in device_ids if d not in self._rows]
+        for d in wanted:
+            self._rows[d] = {}
+        for start in range(0, len(wanted), 1000):
+            chunk = wanted[start : start + 1000]
+            for row in self.session.scalars(
+                select(RuleStateRow).where(RuleStateRow.device_id.in_(chunk))
+            ):
+                self._rows[row.device_id][row.rule] = row
 
     def load_all(self) -> None:
         """Every device's rows in one query (the clock visits every device)."""

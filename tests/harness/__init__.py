@@ -1,5 +1,5 @@
-"""Test harness: real services (Mosquitto, PostgreSQL, VictoriaMetrics, InfluxDB 1.x, SMTP)
-started on free 127.0.0.1 ports in temp folders, and stopped again.
+"""Test harness: real services (Mosquitto, RabbitMQ, PostgreSQL, VictoriaMetrics, InfluxDB
+1.x, SMTP) started on free 127.0.0.1 ports in temp folders, and stopped again.
 
 Every ``start_*`` function starts one real server process (or, for SMTP, a real aiosmtpd
 server in a thread), waits a bounded time until it answers, and returns a small frozen
@@ -23,6 +23,7 @@ from tests.harness.process import (
     free_port,
     stop_all,
 )
+from tests.harness.rabbitmq import RabbitMQ, start_rabbitmq
 from tests.harness.smtp import ReceivedMail, Smtp, start_smtp
 from tests.harness.victoria_metrics import VictoriaMetrics, start_victoria_metrics
 from tests.harness.webhook import Webhook
@@ -34,6 +35,7 @@ __all__ = [
     "InfluxQLError",
     "Mosquitto",
     "Postgres",
+    "RabbitMQ",
     "ReceivedMail",
     "ServiceStartError",
     "ServiceUnavailable",
@@ -44,6 +46,7 @@ __all__ = [
     "start_influxdb",
     "start_mosquitto",
     "start_postgres",
+    "start_rabbitmq",
     "start_smtp",
     "start_victoria_metrics",
     "stop_all",
