@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from core.profiles import Profile
+from core.readings import unix_ms
 from core.site import SiteConfig
 from server.history.reader import HistoryUnavailable, Point
 
@@ -74,8 +75,8 @@ class InfluxQLHistory:
         q = (
             f"SELECT {fields} FROM {quote_ident(measurement)} "
             f"WHERE {quote_ident('device')} = {quote_string(device_id)} "
-            f"AND time >= {int(start.timestamp() * 1000)}ms "
-            f"AND time <= {int(end.timestamp() * 1000)}ms "
+            f"AND time >= {unix_ms(start)}ms "
+            f"AND time <= {unix_ms(end)}ms "
             f"ORDER BY time ASC LIMIT {int(limit)}"
         )
         units = self._units.get(device_id, {})

@@ -10,6 +10,7 @@ from sqlalchemy import Select, inspect, select
 from sqlalchemy.engine import Engine
 
 from core import tsdb_schema as ts
+from core.readings import unix_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,8 @@ def history_query(
         select(t.c.metric, t.c.ts, t.c.value_num, t.c.value_text, t.c.unit)
         .where(
             t.c.device_id == device_id,
-            t.c.ts >= int(start.timestamp() * 1000),
-            t.c.ts <= int(end.timestamp() * 1000),
+            t.c.ts >= unix_ms(start),
+            t.c.ts <= unix_ms(end),
         )
         .order_by(t.c.ts)
         .limit(limit)
@@ -58,8 +59,8 @@ class SqlHistory:
             select(h.c.metric, h.c.hour, h.c.mean, h.c.unit)
             .where(
                 h.c.device_id == device_id,
-                h.c.hour >= int(start.timestamp() * 1000),
-                h.c.hour <= int(end.timestamp() * 1000),
+                h.c.hour >= unix_ms(start),
+                h.c.hour <= unix_ms(end),
             )
             .order_by(h.c.hour)
             .limit(limit)

@@ -10,6 +10,8 @@ import threading
 from collections import OrderedDict, deque
 from datetime import datetime, timedelta
 
+from core.readings import unix_ms
+
 _PURPOSE = b"cfm-public-fault-form:"
 
 
@@ -25,7 +27,7 @@ class FormTokens:
         return hmac.new(self._key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
 
     def issue(self, now: datetime) -> str:
-        stamp = str(int(now.timestamp() * 1000))
+        stamp = str(unix_ms(now))
         return f"{stamp}.{self._sign(stamp)}"
 
     def problem(self, token: str, now: datetime) -> str | None:
