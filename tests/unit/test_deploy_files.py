@@ -58,7 +58,13 @@ def test_dockerfile_copies_only_existing_paths() -> None:
 def test_grafana_dashboards_are_valid_json() -> None:
     import json
 
-    files = list((ROOT / "dashboards/json").glob("*.json"))
-    assert files
-    for f in files:
+    # One folder per store back-end (InfluxQL, PostgreSQL), the same dashboards in each.
+    by_store = {
+        d.name: sorted(f.name for f in d.glob("*.json"))
+        for d in (ROOT / "dashboards/json").iterdir()
+        if d.is_dir()
+    }
+    assert set(by_store) == {"influxql", "postgres"}
+    assert by_store["influxql"] == by_store["postgres"] and by_store["postgres"]
+    for f in (ROOT / "dashboards/json").glob("*/*.json"):
         assert json.loads(f.read_text())["panels"], f.name
