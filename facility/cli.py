@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import sites
 
@@ -87,7 +88,14 @@ def _cmd_server(args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.settings import ServerSettings
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+    overrides: dict[str, Any] = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+    # Several workers on one uplink (FACILITY_SERVER_UPLINK=rabbitmq): docs/deployment-district.md
+    if args.worker_index is not None:
+        overrides["worker_index"] = args.worker_index
+    if args.workers is not None:
+        overrides["workers"] = args.workers
+    if args.no_ingest:
+        overrides["ingest"] = False
     try:
         settings = ServerSettings(**overrides)
     except ValidationError as exc:
@@ -246,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("server", help="run the server (settings: FACILITY_SERVER_* env)")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--worker-index", type=int, help="this worker's place among --workers")
+    s.add_argument("--workers", type=int, help="workers sharing the uplink (RabbitMQ)")
+    s.add_argument("--no-ingest", action="store_true", help="an API replica: no uplink, no clock")
     s.set_defaults(func=_cmd_server)
 
     sim = sub.add_parser("sim", help="simulated devices: run them, or send fault commands")

@@ -53,6 +53,7 @@ from server.dorms.late_returns import LateReturnRecorder
 from server.events.bus import EventBus
 from server.history.influxql import InfluxQLHistory
 from server.history.reader import HistoryReader, SqlHistory
+from server.ingest import cluster as partitioned
 from server.ingest.consumer import UplinkConsumer
 from server.ingest.pipeline import IngestPipeline
 from server.ingest.uplink_check import UplinkGuard
@@ -161,15 +162,20 @@ def create_app(
     settings: ServerSettings, *, clock: Clock | None = None, consume: bool = True
 ) -> FastAPI:
     ctx = build_context(settings, clock)
+    # Several workers share the uplink through RabbitMQ (server/ingest/cluster.py); an API
+    # replica (ingest off) consumes nothing and runs no clock jobs.
+    cluster = settings.uplink == "rabbitmq"
+    consume = consume and settings.ingest
+    single = consume and not cluster
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        ctx.notifier.start(settings.tick_seconds if consume else None)
+        ctx.notifier.start(settings.tick_seconds if single else None)
         housekeeping = Housekeeping(
             ctx.sessions, settings.data_dir, ctx.clock, settings.report_retention
         )
         housekeeping.start()
-        if consume:
+        if single:
             password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
             endpoint = with_credentials(
                 parse_broker_url(settings.broker), settings.mqtt_username, password
@@ -241,8 +247,13 @@ def create_app(
         app.include_router(module.router)
     cold_chain.install(app, ctx)  # cold-chain record: listeners, /api/cold-chain, its tick
     # Their ticks run with the uplink consumer, as the notifier's do (tests tick by hand).
-    tick = settings.tick_seconds if consume else None
-    patrols.install(app, ctx, tick)  # patrol rounds: reader scans, /api/patrols, judging
-    overdue.install(app, OverdueWatch(ctx.sessions, ctx.bus, ctx.clock), tick)
+    tick = settings.tick_seconds if single else None
+    patrol = patrols.install(app, ctx, tick)  # patrol rounds: reader scans, /api/patrols, judging
+    watch = OverdueWatch(ctx.sessions, ctx.bus, ctx.clock)
+    overdue.install(app, watch, tick)
+    if cluster:  # the clock jobs run on one worker at a time
+        jobs = [("rules", ctx.pipeline.tick), ("notifications", ctx.notifier.tick)]
+        jobs += [("overdue", watch.tick), ("patrols", patrol.tick)]
+        partitioned.install(app, ctx, uplink_guard(settings, ctx.site), ingest=consume, jobs=jobs)
     pages.mount(app)  # the web UI: pages at /, /app, /receipt; files under /static
     return app

@@ -60,6 +60,11 @@ class IngestPipeline:
     def sync_devices(self) -> None:
         with self.sessions.begin() as s:
             sync_devices(s, self.site, self.device_class)
+            # Every gateway's row up front: its data and its status may be handled by two
+            # workers at once (different partitions), and neither then has to insert it.
+            known = set(s.scalars(select(Gateway.id)))
+            for gw in sorted({d.gateway for d in self.site.devices} - known):
+                s.add(Gateway(id=gw, last_batch=0))
 
     # -- batches -------------------------------------------------------------------------
     def handle_batch(self, batch: UplinkBatch) -> None:

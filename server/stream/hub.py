@@ -59,6 +59,9 @@ class LiveHub:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
+        # Set when several server processes share the stream (server/stream/fanout.py):
+        # events go out through the engine and come back to `deliver` in every process.
+        self.remote: Callable[[LiveEvent], None] | None = None
 
     def subscribe_to(self, bus: EventBus) -> None:
         bus.subscribe(DeviceStateChanged, self._device, name="stream.device")
@@ -107,6 +110,14 @@ class LiveHub:
 
     def publish(self, event: LiveEvent) -> None:
         """Thread-safe: called from the ingest thread or a request after its commit."""
+        remote = self.remote
+        if remote is not None:
+            remote(event)
+        else:
+            self.deliver(event)
+
+    def deliver(self, event: LiveEvent) -> None:
+        """To this process's subscribers whose scope accepts it."""
         with self._lock:
             subs = list(self._subs)
         for sub in subs:
