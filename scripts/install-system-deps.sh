@@ -11,6 +11,8 @@
 #                                  Chinese in the web UI tests' Chromium screenshots (not boxes)
 #   systemd                        systemd-analyze verify checks deploy/systemd/*.service
 #   postgresql-client              psql applies deploy/postgres/roles.sql in the tests
+#   rabbitmq-server                partitioned server workers (MQTT + consistent-hash plugins)
+#   iproute2                       ip netns / tc for the multi-gateway network tests
 # The tests start their own instances on free loopback ports; the system services that the
 # packages' postinst scripts would start are not used, so a policy-rc.d that denies starting
 # daemons is in place during the install (removed afterwards if we created it).
@@ -18,7 +20,7 @@
 set -euo pipefail
 
 PACKAGES=(mosquitto mosquitto-clients postgresql victoria-metrics influxdb chromium chromium-driver
-  poppler-utils poppler-data fonts-noto-cjk systemd postgresql-client)
+  poppler-utils poppler-data fonts-noto-cjk systemd postgresql-client rabbitmq-server iproute2)
 
 # A command that proves the package's payload is there even where dpkg does not know it
 # (e.g. a developer machine that is not Debian but has the programs).
@@ -41,6 +43,8 @@ have_program() {
     postgresql-client)
       command -v psql >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/psql' >/dev/null 2>&1
       ;;
+    rabbitmq-server) [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 ;;
+    iproute2) command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 ;;
     *) return 1 ;;
   esac
 }

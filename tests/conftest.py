@@ -16,6 +16,7 @@ from tests.harness import (
     InfluxDB1,
     Mosquitto,
     Postgres,
+    RabbitMQ,
     ServiceStartError,
     ServiceUnavailable,
     Smtp,
@@ -24,6 +25,7 @@ from tests.harness import (
     start_influxdb,
     start_mosquitto,
     start_postgres,
+    start_rabbitmq,
     start_smtp,
     start_victoria_metrics,
 )
@@ -69,6 +71,14 @@ def postgres_url(postgres_server: Postgres) -> Iterator[str]:
     yield url
     with contextlib.suppress(Exception):
         postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def rabbitmq(tmp_path: Path) -> Iterator[RabbitMQ]:
+    """A fresh RabbitMQ node (MQTT and consistent-hash plugins) on free loopback ports."""
+    node = _start(lambda: start_rabbitmq(tmp_path))
+    yield node
+    node.stop()
 
 
 @pytest.fixture
