@@ -245,7 +245,8 @@ def create_app(
         app.include_router(module.router)
     for module in (users, dead_letters):  # accounts and the uplink's refusals, for admins
         app.include_router(module.router)
-    cold_chain.install(app, ctx)  # cold-chain record: listeners, /api/cold-chain, its tick
+    # The cold-chain record: listeners, /api/cold-chain, its tick (the clock leader's in a cluster).
+    cold = cold_chain.install(app, ctx, own_ticker=not cluster)
     # Their ticks run with the uplink consumer, as the notifier's do (tests tick by hand).
     tick = settings.tick_seconds if single else None
     patrol = patrols.install(app, ctx, tick)  # patrol rounds: reader scans, /api/patrols, judging
@@ -253,7 +254,7 @@ def create_app(
     overdue.install(app, watch, tick)
     if cluster:  # the clock jobs run on one worker at a time
         jobs = [("rules", ctx.pipeline.tick), ("notifications", ctx.notifier.tick)]
-        jobs += [("overdue", watch.tick), ("patrols", patrol.tick)]
+        jobs += [("overdue", watch.tick), ("patrols", patrol.tick), ("coldchain", cold.tick)]
         partitioned.install(app, ctx, uplink_guard(settings, ctx.site), ingest=consume, jobs=jobs)
     pages.mount(app)  # the web UI: pages at /, /app, /receipt; files under /static
     return app

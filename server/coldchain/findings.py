@@ -202,8 +202,9 @@ def _calibrations(
     s: Session, site: SiteConfig, devices: dict[str, ColdDevice], today: date, now: datetime
 ) -> None:
     warn = site.cold_chain.calibration_warn_before
+    latest = latest_calibrations(s, list(devices))
     for dev in devices.values():
-        cal = latest_calibration(s, dev.id)
+        cal = latest.get(dev.id)
         if cal is None:
             continue
         if today >= cal.next_due:
@@ -230,6 +231,19 @@ def _calibrations(
                 ref=records.ref_of(cal),
                 detail=f"{dev.name}: calibration due {cal.next_due}",
             )
+
+
+def latest_calibrations(s: Session, device_ids: list[str]) -> dict[str, Calibration]:
+    """Each device's latest calibration in one query (the tick visits every cold device)."""
+    out: dict[str, Calibration] = {}
+    rows = s.scalars(
+        select(Calibration)
+        .where(Calibration.device_id.in_(device_ids), Calibration.void.is_(False))
+        .order_by(Calibration.device_id, Calibration.calibrated_on, Calibration.id)
+    )
+    for cal in rows:
+        out[cal.device_id] = cal  # the last of each device's rows is its latest
+    return out
 
 
 def latest_calibration(s: Session, device_id: str) -> Calibration | None:

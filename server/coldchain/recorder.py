@@ -48,20 +48,33 @@ class Recorder:
         self.clock = clock
 
     def subscribe_to(self, bus: EventBus) -> None:
-        bus.subscribe(ReadingsAccepted, self.on_readings, name="coldchain.readings")
+        bus.subscribe_batch(ReadingsAccepted, self.on_readings, name="coldchain.readings")
         bus.subscribe(AlertRaised, self.on_alert, name="coldchain.alert_raised")
         bus.subscribe(AlertResolved, self.on_alert, name="coldchain.alert_resolved")
         bus.subscribe(WorkOrderOpened, self.on_work_order, name="coldchain.wo_opened")
         bus.subscribe(WorkOrderChanged, self.on_work_order, name="coldchain.wo_changed")
 
     # -- readings --------------------------------------------------------------------------
-    def on_readings(self, ev: ReadingsAccepted) -> None:
-        dev = self.devices.get(ev.device_id)
-        if dev is None:
+    def on_readings(self, events: list[ReadingsAccepted]) -> None:
+        """Every cold device's readings of one uplink batch, in one transaction (a batch from
+        a canteen gateway holds most of its fridges)."""
+        work: list[tuple[ColdDevice, list[Reading]]] = []
+        for ev in events:
+            dev = self.devices.get(ev.device_id)
+            if dev is None:
+                continue
+            mine = [r for r in ev.readings if r.metric == dev.limits.metric and _numeric(r)]
+            if mine:
+                work.append((dev, mine))
+        if not work:
             return
-        mine = [r for r in ev.readings if r.metric == dev.limits.metric and _numeric(r)]
-        if mine:
-            store.write(self.sessions, lambda s: self.keep(s, dev, mine, self.clock.now()))
+        now = self.clock.now()
+
+        def keep_all(s: Session) -> None:
+            for dev, mine in work:
+                self.keep(s, dev, mine, now)
+
+        store.write(self.sessions, keep_all)
 
     def keep(self, s: Session, dev: ColdDevice, readings: list[Reading], now: datetime) -> int:
         """Store the readings not stored yet; bring the record up to date. Returns how many

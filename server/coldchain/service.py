@@ -45,9 +45,10 @@ class ColdChainService:
         self._ticker: Ticker | None = None
         self._pruned: datetime | None = None
 
-    def start(self, every_s: float) -> None:
+    def start(self, every_s: float | None) -> None:
+        """Its notice worker, and its own ticker unless a cluster's clock leader ticks it."""
         self._notices.start()
-        if self._ticker is None:
+        if self._ticker is None and every_s:
             self._ticker = Ticker(self.tick, every_s)
             self._ticker.start()
 
@@ -126,8 +127,9 @@ class ColdChainService:
             self._notices.put(Message(f"coldchain:{f.id}", "finding", ch, text))
 
 
-def install(app: FastAPI, ctx: ServerContext) -> ColdChainService:
-    """Listeners, API routes and the tick of the cold-chain record (one call from app.py)."""
+def install(app: FastAPI, ctx: ServerContext, *, own_ticker: bool = True) -> ColdChainService:
+    """Listeners, API routes and the tick of the cold-chain record (one call from app.py).
+    In a cluster (`own_ticker=False`) the worker leading the clock runs `tick` instead."""
     from server.api.routes import cold_chain, cold_chain_records
 
     service = ColdChainService(ctx)
@@ -140,7 +142,7 @@ def install(app: FastAPI, ctx: ServerContext) -> ColdChainService:
     @asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
         async with inner(a) as state:
-            service.start(max(ctx.settings.tick_seconds, 1.0))
+            service.start(max(ctx.settings.tick_seconds, 1.0) if own_ticker else None)
             try:
                 yield state
             finally:

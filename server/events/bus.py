@@ -28,6 +28,7 @@ _LOG_EVERY_S = 60.0  # a handler failing on every event logs its traceback once 
 class EventBus:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self._handlers: dict[type[DomainEvent], list[tuple[str, Callable[[Any], None]]]] = {}
+        self._batch_handlers: list[tuple[type[DomainEvent], str, Callable[[Any], None]]] = []
         self._lock = threading.Lock()
         self._last_logged: dict[tuple[str, str], float] = {}
         self.failures = Counter(
@@ -45,12 +46,40 @@ class EventBus:
         with self._lock:
             self._handlers.setdefault(kind, []).append((label, handler))
 
+    def subscribe_batch(
+        self, kind: type[E], handler: Callable[[list[E]], None], *, name: str | None = None
+    ) -> None:
+        """`handler` gets, once per `publish_all`, every event of `kind` in it (only when there
+        is at least one): one transaction for a whole uplink batch instead of one per device.
+        A single `publish` counts as a batch of one."""
+        label: str = name or str(getattr(handler, "__qualname__", repr(handler)))
+        with self._lock:
+            self._batch_handlers.append((kind, label, handler))
+
     def unsubscribe(self, handler: Callable[[Any], None]) -> None:
         with self._lock:
             for kind, hs in self._handlers.items():
                 self._handlers[kind] = [(n, h) for n, h in hs if h != handler]
 
     def publish(self, event: DomainEvent) -> None:
+        self.publish_all((event,))
+
+    def publish_all(self, events: Iterable[DomainEvent]) -> None:
+        events = list(events)
+        for event in events:
+            self._each(event)
+        with self._lock:
+            batched = list(self._batch_handlers)
+        for kind, name, handler in batched:
+            mine = [e for e in events if isinstance(e, kind)]
+            if not mine:
+                continue
+            try:
+                handler(mine)
+            except Exception:
+                self._failed(name, mine[0])
+
+    def _each(self, event: DomainEvent) -> None:
         with self._lock:
             targets = [
                 entry for kind in type(event).__mro__ for entry in self._handlers.get(kind, ())
@@ -60,10 +89,6 @@ class EventBus:
                 handler(event)
             except Exception:
                 self._failed(name, event)
-
-    def publish_all(self, events: Iterable[DomainEvent]) -> None:
-        for event in events:
-            self.publish(event)
 
     def _failed(self, name: str, event: DomainEvent) -> None:
         kind = type(event).__name__
