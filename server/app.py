@@ -29,11 +29,13 @@ from server.api.routes import (
     dorms,
     kpis,
     public,
+    repair_photos,
     stream,
     ui,
     users,
     work_orders,
 )
+from server.api.routes import rules as rule_routes
 from server.api.security import (
     SecurityHeaders,
     add_docs,
@@ -242,6 +244,11 @@ def create_app(
     for too_big in (OverflowError, DataError):  # an id of 10**40 in a path, a BIGINT overflow
         app.add_exception_handler(too_big, out_of_range)
     for module in (public, auth, devices, alerts, work_orders, kpis, stream, dorms, ui):
+        app.include_router(module.router)
+    for module in (
+        rule_routes,
+        repair_photos,
+    ):  # the rules in force and their dry run; repair photos
         app.include_router(module.router)
     for module in (users, dead_letters):  # accounts and the uplink's refusals, for admins
         app.include_router(module.router)
