@@ -7,6 +7,7 @@ loads and stores the JSON state around them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,8 @@ from server.rules.kind import (
 )
 from server.rules.store import RuleStates
 
+Step = tuple[JsonState | None, list[RuleEvent]]  # a rule's new state (None: unchanged), events
+
 
 class RuleRunner:
     def __init__(self, index: RuleIndex, tz: ZoneInfo) -> None:
@@ -33,42 +36,53 @@ class RuleRunner:
     def reading(
         self, states: RuleStates, device_id: str, x: MetricSample, last_seen: datetime | None
     ) -> list[RuleEvent]:
-        rules = self.index.devices.get(device_id)
-        if rules is None:
-            return []
-        ctx = self._ctx(device_id, rules, last_seen)
-        out: list[RuleEvent] = []
-        for rule in (*rules.every_reading, *rules.by_metric.get(x.metric, ())):
-            out += self._step(
-                states, device_id, rule, rule.reading(self._get(states, device_id, rule), x, ctx)
-            )
-        return out
+        return self._run(
+            states,
+            device_id,
+            last_seen,
+            lambda rules: (*rules.every_reading, *rules.by_metric.get(x.metric, ())),
+            lambda rule, stored, ctx: rule.reading(stored, x, ctx),
+        )
 
     def event(
         self, states: RuleStates, device_id: str, x: EventSample, last_seen: datetime | None
     ) -> list[RuleEvent]:
-        rules = self.index.devices.get(device_id)
-        if rules is None:
-            return []
-        ctx = self._ctx(device_id, rules, last_seen)
-        out: list[RuleEvent] = []
-        for rule in rules.events:
-            out += self._step(
-                states, device_id, rule, rule.event(self._get(states, device_id, rule), x, ctx)
-            )
-        return out
+        return self._run(
+            states,
+            device_id,
+            last_seen,
+            lambda rules: rules.events,
+            lambda rule, stored, ctx: rule.event(stored, x, ctx),
+        )
 
     def time(
         self, states: RuleStates, device_id: str, now: datetime, last_seen: datetime | None
     ) -> list[RuleEvent]:
+        return self._run(
+            states,
+            device_id,
+            last_seen,
+            lambda rules: rules.timed,
+            lambda rule, stored, ctx: rule.time(stored, now, ctx),
+        )
+
+    def _run(
+        self,
+        states: RuleStates,
+        device_id: str,
+        last_seen: datetime | None,
+        which: Callable[[DeviceRules], Iterable[BoundRule]],
+        move: Callable[[BoundRule, JsonState, RuleContext], Step],
+    ) -> list[RuleEvent]:
+        """Move each of the device's rules that take this input; keep what changed."""
         rules = self.index.devices.get(device_id)
         if rules is None:
             return []
         ctx = self._ctx(device_id, rules, last_seen)
         out: list[RuleEvent] = []
-        for rule in rules.timed:
+        for rule in which(rules):
             out += self._step(
-                states, device_id, rule, rule.time(self._get(states, device_id, rule), now, ctx)
+                states, device_id, rule, move(rule, self._get(states, device_id, rule), ctx)
             )
         return out
 
@@ -98,7 +112,7 @@ class RuleRunner:
         states: RuleStates,
         device_id: str,
         rule: BoundRule,
-        step: tuple[JsonState | None, list[RuleEvent]],
+        step: Step,
     ) -> list[RuleEvent]:
         after, events = step
         if after is not None:
