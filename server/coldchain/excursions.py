@@ -16,8 +16,64 @@ from server.coldchain import corrections
 from server.coldchain.analysis import ExcursionFacts, Point, excursions
 from server.coldchain.devices import ColdDevice
 from server.coldchain.model import ColdReading, Excursion
+from server.db.bulk import among
 
 FAR = datetime.max.replace(tzinfo=UTC)
+
+
+def to_reconcile(s: Session, devs: list[ColdDevice], since: dict[str, datetime]) -> set[str]:
+    """The devices among `devs` whose `reconcile(since[device])` could change anything, in
+    two queries for them all: those with a stored excursion it would look at, and those with
+    a reading out of their limits from `since` on. For the others it would compute no
+    excursion and find none stored: nothing to do."""
+    if not devs:
+        return set()
+    earliest = min(since.values())
+    due: set[str] = set()
+    ids = [d.id for d in devs]
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        for device_id, started, ended in s.execute(
+            select(Excursion.device_id, Excursion.started_at, Excursion.ended_at).where(
+                among(s, Excursion.device_id, chunk),
+                Excursion.void.is_(False),
+                or_(
+                    Excursion.ended_at.is_(None),
+                    Excursion.ended_at >= earliest,
+                    Excursion.started_at >= earliest,
+                ),
+            )
+        ):
+            t = since[device_id]
+            if ended is None or ended >= t or started >= t:
+                due.add(device_id)
+    by_limits: dict[tuple[float | None, float | None], list[str]] = {}
+    for d in devs:
+        if d.id not in due:
+            by_limits.setdefault((d.judged.min, d.judged.max), []).append(d.id)
+    for (low, high), group in by_limits.items():
+        outside = [
+            c
+            for c in (
+                ColdReading.value < low if low is not None else None,
+                ColdReading.value > high if high is not None else None,
+            )
+            if c is not None
+        ]
+        if not outside:
+            continue  # no limits: nothing is ever out of range
+        for start in range(0, len(group), 1000):
+            chunk = group[start : start + 1000]
+            for device_id, at in s.execute(
+                select(ColdReading.device_id, ColdReading.measured_at).where(
+                    among(s, ColdReading.device_id, chunk),
+                    ColdReading.measured_at >= earliest,
+                    or_(*outside),
+                )
+            ):
+                if at >= since[device_id]:
+                    due.add(device_id)
+    return due
 
 
 def reconcile(s: Session, dev: ColdDevice, since: datetime, now: datetime, tz: ZoneInfo) -> None:

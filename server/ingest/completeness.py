@@ -20,9 +20,15 @@ counted stays counted as missing: conservative, never optimistic.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.profiles import Profile, SerialTransport
 from core.site import SiteConfig
 from server.ingest.model import Device
+
+if TYPE_CHECKING:
+    from server.ingest.live_state import DeviceRow
+
 
 # Weight of the newest interval in the learned cadence (exponential moving average).
 CADENCE_WEIGHT = 0.2
@@ -38,7 +44,9 @@ def poll_intervals(site: SiteConfig, profiles: dict[str, Profile]) -> dict[str, 
     return out
 
 
-def count_message(device: Device, seq: int | None, ts_ms: int, poll_ms: int | None) -> None:
+def count_message(
+    device: Device | DeviceRow, seq: int | None, ts_ms: int, poll_ms: int | None
+) -> None:
     """Count one reading's message (once per message, whatever the number of readings)."""
     last_ts = device.last_msg_ms
     if seq is not None:
@@ -67,7 +75,7 @@ def count_message(device: Device, seq: int | None, ts_ms: int, poll_ms: int | No
     device.last_msg_ms = ts_ms if last_ts is None else max(ts_ms, last_ts)
 
 
-def _learn(device: Device, interval_ms: float) -> None:
+def _learn(device: Device | DeviceRow, interval_ms: float) -> None:
     old = device.cadence_ms
     new = interval_ms if old is None else old + CADENCE_WEIGHT * (interval_ms - old)
     device.cadence_ms = max(1, round(new))

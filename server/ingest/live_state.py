@@ -1,7 +1,9 @@
 """Live device state: the latest value per metric, last seen, online, completeness.
 
-One `LiveState` per transaction: it loads each device row once, applies readings and
-events to it, and afterwards says what changed as domain events (published after commit).
+One `LiveState` per transaction: it loads each device row once (plain rows, one query for
+a batch's devices), applies readings and events to it, writes the changed rows back in one
+statement (`write`, before the commit), and says what changed as domain events (published
+after commit).
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from core.readings import DeviceEvent, Reading, unix_ms
 from core.site import SiteConfig
+from server.db.bulk import among, update_many
 from server.events.types import (
     DeviceCameOnline,
     DeviceSnapshot,
@@ -26,7 +30,7 @@ from server.ingest import completeness
 from server.ingest.model import Device
 
 
-def snapshot(d: Device) -> DeviceSnapshot:
+def snapshot(d: Device | DeviceRow) -> DeviceSnapshot:
     return DeviceSnapshot(
         id=d.id,
         building=d.building,
@@ -50,17 +54,65 @@ def sync_devices(s: Session, site: SiteConfig, device_class: dict[str, str]) -> 
         row.room, row.gateway_id = cfg.room, cfg.gateway
 
 
+_TABLE = cast(Table, Device.__table__)
+_COLUMNS = tuple(_TABLE.columns)
+
+
+class DeviceRow:
+    """A device's row as the ingest path reads and writes it: plain attributes (the ORM's
+    bookkeeping per object and per change cost more than the work itself), read in one query
+    per batch and written back in one UPDATE for all the batch's devices."""
+
+    __slots__ = (*(c.name for c in _COLUMNS), "dirty")
+
+    id: str
+    device_class: str
+    profile: str
+    building: str
+    location: str
+    room: str | None
+    gateway_id: str
+    last_seen: datetime | None
+    online: bool
+    values: dict[str, Any]
+    received: int
+    first_seq: int | None
+    last_seq: int | None
+    seq_gaps: int
+    last_msg_ms: int | None
+    cadence_ms: int | None
+
+    def __init__(self, row: Any) -> None:
+        for c, v in zip(_COLUMNS, row, strict=True):
+            setattr(self, c.name, v)
+        self.values = dict(self.values or {})
+        self.dirty = False
+
+
+_WRITTEN = (
+    "last_seen",
+    "online",
+    "values",
+    "received",
+    "first_seq",
+    "last_seq",
+    "seq_gaps",
+    "last_msg_ms",
+    "cadence_ms",
+)
+
+
 @dataclass
 class LiveState:
     session: Session
     poll_ms: dict[str, int]
-    _devices: dict[str, Device | None] = field(default_factory=dict)
-    _touched: dict[str, Device] = field(default_factory=dict)
+    _devices: dict[str, DeviceRow | None] = field(default_factory=dict)
+    _touched: dict[str, DeviceRow] = field(default_factory=dict)
     _came_online: dict[str, datetime] = field(default_factory=dict)
 
-    def device(self, device_id: str) -> Device | None:
+    def device(self, device_id: str) -> DeviceRow | None:
         if device_id not in self._devices:
-            self._devices[device_id] = self.session.get(Device, device_id)
+            self.load([device_id])
         return self._devices[device_id]
 
     def load(self, device_ids: Collection[str]) -> None:
@@ -71,35 +123,58 @@ class LiveState:
         for d in wanted:
             self._devices[d] = None  # not in the table: an unknown device
         for start in range(0, len(wanted), 1000):
-            q = select(Device).where(Device.id.in_(wanted[start : start + 1000]))
-            for row in self.session.scalars(q.order_by(Device.id).with_for_update()):
-                self._devices[row.id] = row
+            chunk = wanted[start : start + 1000]
+            q = select(*_COLUMNS).where(among(self.session, _TABLE.c.id, chunk))
+            for row in self.session.execute(q.order_by(_TABLE.c.id).with_for_update()):
+                self._devices[row.id] = DeviceRow(row)
 
-    def reading(self, device: Device, r: Reading) -> datetime | None:
+    def load_seen(self, device_ids: Collection[str]) -> list[DeviceRow]:
+        """The clock's chunk: these devices that have been seen, in id order, locked; those
+        another transaction holds (a batch of theirs in progress) are skipped."""
+        q = select(*_COLUMNS).where(among(self.session, _TABLE.c.id, list(device_ids)))
+        q = q.where(_TABLE.c.last_seen.is_not(None)).order_by(_TABLE.c.id)
+        out = [DeviceRow(r) for r in self.session.execute(q.with_for_update(skip_locked=True))]
+        self._devices.update((d.id, d) for d in out)
+        return out
+
+    def write(self) -> None:
+        """Every changed device row in one UPDATE (executemany)."""
+        changed = [d for d in self._devices.values() if d is not None and d.dirty]
+        if not changed:
+            return
+        rows = []
+        for d in changed:
+            rows.append({name: getattr(d, name) for name in ("id", *_WRITTEN)})
+            d.dirty = False
+        update_many(self.session.connection(), _TABLE, ("id",), rows)
+
+    def reading(self, device: DeviceRow, r: Reading) -> datetime | None:
         """Apply a reading; returns the event time of the device's newest data before it."""
         ts = unix_ms(r.measured_at)
         values = device.values
         previous = max((v["t"] for v in values.values()), default=None)
         current = values.get(r.metric)
         if current is None or ts >= current["t"]:
-            device.values = {**values, r.metric: {"v": r.value, "t": ts, "u": r.unit}}
+            values[r.metric] = {"v": r.value, "t": ts, "u": r.unit}
         completeness.count_message(device, r.seq, ts, self.poll_ms.get(device.id))
         self._seen(device, r.received_at, r.measured_at)
         return _at(previous) if previous is not None else None
 
-    def event(self, device: Device, e: DeviceEvent) -> None:
+    def event(self, device: DeviceRow, e: DeviceEvent) -> None:
         self._seen(device, e.received_at, e.measured_at)
 
-    def _seen(self, device: Device, received_at: datetime, at: datetime) -> None:
+    def _seen(self, device: DeviceRow, received_at: datetime, at: datetime) -> None:
         if device.last_seen is None or received_at > device.last_seen:
             device.last_seen = received_at
         if not device.online:
             device.online = True
             self._came_online.setdefault(device.id, at)
+        device.dirty = True
         self._touched[device.id] = device
 
-    def went_offline(self, device: Device, at: datetime) -> list[DomainEvent]:
+    def went_offline(self, device: DeviceRow, at: datetime) -> list[DomainEvent]:
         device.online = False
+        device.dirty = True
         snap = snapshot(device)
         return [DeviceWentOffline(at=at, device=snap), DeviceStateChanged(at=at, device=snap)]
 
@@ -119,7 +194,7 @@ class LiveState:
         return [d for d, row in self._devices.items() if row is not None]
 
     @property
-    def touched(self) -> list[Device]:
+    def touched(self) -> list[DeviceRow]:
         return list(self._touched.values())
 
 

@@ -26,10 +26,11 @@ from core.site import SiteConfig
 from core.wire import GatewayStatus, UplinkBatch
 from server.alerts import from_rules
 from server.alerts.model import Alert
+from server.db.bulk import among
 from server.events.bus import EventBus
 from server.events.types import DeviceEventReceived, DomainEvent, ReadingsAccepted
 from server.ingest import completeness, gateways
-from server.ingest.live_state import LiveState, sync_devices
+from server.ingest.live_state import DeviceRow, LiveState, sync_devices
 from server.ingest.model import Device, Gateway
 from server.rules.kind import EventSample, MetricSample, RuleEvent
 from server.rules.runner import RuleRunner
@@ -101,6 +102,8 @@ class IngestPipeline:
                     events.append(self._received(batch.gateway_id, device, item))
                 if fired:
                     self._apply(s, states, device, fired, events)
+            live.write()
+            states.write()
             known_again(s, accepted)
             now = max((i.received_at for i in items), default=None)
             if now is not None:
@@ -114,7 +117,7 @@ class IngestPipeline:
         self,
         s: Session,
         states: RuleStates,
-        device: Device,
+        device: DeviceRow,
         fired: list[RuleEvent],
         events: list[DomainEvent],
     ) -> None:
@@ -123,7 +126,9 @@ class IngestPipeline:
                 self.rules.forget(states, device.id, ev.rule.rule)
 
     @staticmethod
-    def _accepted(gateway_id: str, device: Device | None, readings: list[Reading]) -> DomainEvent:
+    def _accepted(
+        gateway_id: str, device: DeviceRow | None, readings: list[Reading]
+    ) -> DomainEvent:
         assert device is not None
         return ReadingsAccepted(
             at=readings[-1].measured_at,
@@ -135,7 +140,7 @@ class IngestPipeline:
         )
 
     @staticmethod
-    def _received(gateway_id: str, device: Device, e: DeviceEvent) -> DomainEvent:
+    def _received(gateway_id: str, device: DeviceRow, e: DeviceEvent) -> DomainEvent:
         return DeviceEventReceived(
             at=e.measured_at,
             gateway_id=gateway_id,
@@ -152,15 +157,40 @@ class IngestPipeline:
         this time: it is not silent, and the next tick sees it."""
         ids = sorted(self.rules.index.devices)
         for start in range(0, len(ids), TICK_CHUNK):
-            self._tick_chunk(ids[start : start + TICK_CHUNK], now)
+            due = self._due(ids[start : start + TICK_CHUNK], now)
+            if due:
+                self._tick_chunk(due, now)
+
+    def _due(self, ids: list[str], now: datetime) -> list[str]:
+        """The devices of a chunk the clock has something to do for (one going offline, a
+        rule that time moves), found without locking or writing anything: on most ticks
+        most devices have nothing, and their rows stay free for the uplink's batches. Only
+        these are then taken again under lock (`_tick_chunk`), from fresh rows."""
+        due: list[str] = []
+        with self.sessions() as s:  # read only: closed without a commit
+            offline_gateways = set(s.scalars(select(Gateway.id).where(Gateway.state == "offline")))
+            q = select(Device.id, Device.last_seen, Device.online, Device.gateway_id)
+            seen = s.execute(q.where(among(s, Device.id, ids), Device.last_seen.is_not(None))).all()
+            states = RuleStates(s)
+            states.load_devices([row.id for row in seen])
+            for device_id, last_seen, online, gateway_id in seen:
+                rules = self.rules.index.devices[device_id]
+                assert last_seen is not None
+                if online and rules.silence and now - last_seen >= rules.silence:
+                    due.append(device_id)
+                elif gateway_id not in offline_gateways:
+                    pending = states.pending()
+                    fired = self.rules.time(states, device_id, now, last_seen)
+                    if fired or states.pending() != pending:
+                        due.append(device_id)
+        return due
 
     def _tick_chunk(self, ids: list[str], now: datetime) -> None:
         events: list[DomainEvent] = []
         with self.sessions.begin() as s:
             offline_gateways = set(s.scalars(select(Gateway.id).where(Gateway.state == "offline")))
-            q = select(Device).where(Device.id.in_(ids), Device.last_seen.is_not(None))
-            devices = list(s.scalars(q.order_by(Device.id).with_for_update(skip_locked=True)))
             live = LiveState(s, self.poll_ms)
+            devices = live.load_seen(ids)
             states = RuleStates(s)
             states.load_devices([d.id for d in devices])
             for device in devices:
@@ -174,6 +204,8 @@ class IngestPipeline:
                     continue
                 fired = self.rules.time(states, device.id, now, device.last_seen)
                 self._apply(s, states, device, fired, events)
+            live.write()
+            states.write()
         self.bus.publish_all(events)
 
     def gateway_status(self, status: GatewayStatus, now: datetime) -> None:
@@ -190,7 +222,8 @@ def known_again(s: Session, readings_by_device: dict[str, list[Reading]]) -> Non
     for start in range(0, len(ids), 1000):
         for a in s.scalars(
             select(Alert).where(
-                Alert.device_id.in_(ids[start : start + 1000]), Alert.condition_unknown.is_(True)
+                among(s, Alert.device_id, ids[start : start + 1000]),
+                Alert.condition_unknown.is_(True),
             )
         ):
             a.condition_unknown = False
