@@ -13,6 +13,8 @@
 #   postgresql-client              psql applies deploy/postgres/roles.sql in the tests
 #   rabbitmq-server                partitioned server workers (MQTT + consistent-hash plugins)
 #   iproute2                       ip netns / tc for the multi-gateway network tests
+#   nftables                       nft: random packet loss on a test link where the kernel has
+#                                  no sch_netem (tests/harness/netns.py)
 # The tests start their own instances on free loopback ports; the system services that the
 # packages' postinst scripts would start are not used, so a policy-rc.d that denies starting
 # daemons is in place during the install (removed afterwards if we created it).
@@ -20,7 +22,8 @@
 set -euo pipefail
 
 PACKAGES=(mosquitto mosquitto-clients postgresql victoria-metrics influxdb chromium chromium-driver
-  poppler-utils poppler-data fonts-noto-cjk systemd postgresql-client rabbitmq-server iproute2)
+  poppler-utils poppler-data fonts-noto-cjk systemd postgresql-client rabbitmq-server iproute2
+  nftables)
 
 # A command that proves the package's payload is there even where dpkg does not know it
 # (e.g. a developer machine that is not Debian but has the programs).
@@ -45,6 +48,7 @@ have_program() {
       ;;
     rabbitmq-server) [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 ;;
     iproute2) command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 ;;
+    nftables) command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] ;;
     *) return 1 ;;
   esac
 }

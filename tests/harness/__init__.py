@@ -10,6 +10,9 @@ One module per service (:mod:`~tests.harness.mosquitto`, :mod:`~tests.harness.po
 :mod:`~tests.harness.smtp`, :mod:`~tests.harness.webhook`); ports, program lookup, errors and
 the process wrapper they share are in :mod:`tests.harness.process`, which also states the
 rules every helper keeps. The pytest fixtures built on these are in tests/conftest.py.
+:mod:`tests.harness.netns` (root only; the tests that need it import it) makes test hosts in
+network namespaces on a private /24, whose links can be cut, made lossy and slow, and
+restored.
 """
 
 from tests.harness.influxdb import InfluxDB1, InfluxQLError, start_influxdb
