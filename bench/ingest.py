@@ -19,8 +19,10 @@ A subscriber slower than the stream leaves the rest queued at the broker (its pe
 session) and is timed until it has drained it, so the rate is what it sustains.
 
 Prints one line: messages_per_s=N readings_per_s=N ratio_to_mosquitto_sub=R rss_mb=M
-(rss = the gateway process's peak resident memory), and the details on stderr, among them
-the CPU the gateway spent on the stream: on a busy machine a steadier figure than the rates.
+(rss = the gateway's peak resident memory, all its processes together: the sum of each
+process's peak, the gateway and its sink process), and the details on stderr, among them
+the CPU the gateway spent on the stream (both processes), the broker's and the store's: on
+a busy machine steadier figures than the rates.
 Run: .venv/bin/python bench/ingest.py [--messages 200000] [--rate 23000] [--devices 10000]
      [--store influx|sqlite] [--profile stacks.txt]
 
@@ -53,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.harness import (  # noqa: E402
+    Mosquitto,
     VictoriaMetrics,
     free_port,
     start_mosquitto,
@@ -123,15 +126,83 @@ def all_stored(port: int, readings: int) -> bool:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU the process has used: what a run costs, whatever else the machine
-    was doing (the rates above depend on the cores being free)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    was doing (the rates above depend on the cores being free). 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
     m = re.search(r"VmHWM:\s+(\d+) kB", status)
     return int(m.group(1)) / 1024 if m else 0.0
+
+
+def process_group(pid: int) -> list[int]:
+    """`pid` and its descendants (the gateway and its sink process)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    group = [pid]
+    for p in group:
+        group += [child for child, parent in parents.items() if parent == p]
+    return group
+
+
+class GroupWatch:
+    """Peak memory and CPU of a process and its children, looked at every 0.2 s (a child
+    that is gone keeps the peak and CPU last seen)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak: dict[int, float] = {}
+        self.cpu: dict[int, float] = {}
+        self.cpu_start: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def look(self) -> None:
+        for p in process_group(self.pid):
+            self.peak[p] = max(self.peak.get(p, 0.0), peak_rss_mb(p))
+            cpu = cpu_seconds(p)
+            if cpu:
+                self.cpu[p] = cpu
+
+    def start(self) -> None:
+        self.look()
+        self.cpu_start = dict(self.cpu)  # start-up (profiles, site) is not the stream's
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.look()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.look()
+
+    @property
+    def rss_mb(self) -> float:
+        return sum(self.peak.values())
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self.cpu_each.values())
+
+    @property
+    def cpu_each(self) -> dict[int, float]:
+        return {p: c - self.cpu_start.get(p, 0.0) for p, c in self.cpu.items()}
 
 
 def start_gateway(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -159,6 +230,11 @@ def count_stored(store: VictoriaMetrics | None, data: Path) -> tuple[int, int]:
             "SELECT count(*) FROM (SELECT DISTINCT device_id, metric, ts FROM ts_readings)"
         ).fetchone()
         return int(total), int(distinct)
+
+
+def pid_of(service: Mosquitto | VictoriaMetrics) -> int:
+    assert service.proc is not None
+    return service.proc.pid
 
 
 def wait(pred: object, timeout: float, what: str) -> None:
@@ -282,6 +358,7 @@ def main() -> None:
         }
     log = tmp / "gateway.log"
     readings = n * METRICS_PER_MESSAGE
+    gw: subprocess.Popen[bytes] | None = None
     try:
         # 1. mosquitto_sub takes the stream.
         sub_args = [sub_exe, "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-c"]
@@ -289,28 +366,36 @@ def main() -> None:
         subprocess.run([*sub_args, "-E"], check=True, timeout=30)  # its session exists
         sub = subprocess.Popen([*sub_args, "-C", str(n)], stdout=subprocess.DEVNULL)
         packets = build_stream(ids, n, 1)
+        broker_cpu = cpu_seconds(pid_of(broker))
         t0 = offer_stream(broker.host, broker.port, packets, args.rate)
         pub_s = time.monotonic() - t0
         sub.wait(600)
         sub_s = time.monotonic() - t0
         if sub.returncode != 0:
             raise SystemExit(f"bench: mosquitto_sub exited with {sub.returncode}")
+        sub_broker_cpu = cpu_seconds(pid_of(broker)) - broker_cpu
 
         # 2. The gateway takes the same stream (new sequence numbers, so new readings).
         gw = start_gateway(env, log)
         wait(lambda: "as facility-gw-gw-bench " in broker.log(), 120, "gateway connected")
         time.sleep(2.0)  # subscribed by now; its session would queue anything earlier anyway
         spy = None
-        if args.profile:  # py-spy (pip install py-spy) samples the gateway
+        if args.profile:  # py-spy (in the dev extras) samples the gateway and its sink process
+            spy_exe = str(Path(sys.executable).with_name("py-spy"))
+            if not Path(spy_exe).exists():
+                spy_exe = shutil.which("py-spy") or "py-spy"
             spy = subprocess.Popen(
                 [
-                    *("py-spy", "record", "-r", "200", "-f", "raw", "-o", args.profile),
-                    *("--threads", "-p", str(gw.pid)),
+                    *(spy_exe, "record", "-r", "200", "-f", "raw", "-o", args.profile),
+                    *("--threads", "--subprocesses", "-p", str(gw.pid)),
                 ],
                 stdout=subprocess.DEVNULL,
             )
         packets = build_stream(ids, n, 1_000_000)
-        cpu_before = cpu_seconds(gw.pid)  # start-up (profiles, site) is not the stream's
+        watch = GroupWatch(gw.pid)
+        watch.start()
+        broker_cpu = cpu_seconds(pid_of(broker))
+        store_cpu = cpu_seconds(pid_of(store)) if store is not None else 0.0
         t0 = offer_stream(broker.host, broker.port, packets, args.rate)
         gw_pub_s = time.monotonic() - t0
         wait(
@@ -319,8 +404,11 @@ def main() -> None:
             "every reading in the store",
         )
         gw_s = time.monotonic() - t0
-        rss = peak_rss_mb(gw.pid)
-        cpu = cpu_seconds(gw.pid) - cpu_before
+        watch.stop()
+        gw_broker_cpu = cpu_seconds(pid_of(broker)) - broker_cpu
+        gw_store_cpu = cpu_seconds(pid_of(store)) - store_cpu if store is not None else 0.0
+        rss = watch.rss_mb
+        cpu = watch.cpu_s
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
@@ -333,6 +421,9 @@ def main() -> None:
                 f"{readings} were sent"
             )
     finally:
+        if gw is not None and gw.poll() is None:  # a failed run leaves no gateway behind
+            os.killpg(gw.pid, signal.SIGKILL)
+            gw.wait(10)
         broker.stop()
         if store is not None:
             store.stop()
@@ -346,7 +437,11 @@ def main() -> None:
         f"# offered {args.rate:.0f}/s; published in {pub_s:.1f} s (mosquitto_sub run) and "
         f"{gw_pub_s:.1f} s (gateway run); mosquitto_sub {sub_rate:.0f} messages/s; "
         f"{n} messages, {args.devices} devices, store {args.store} (holds {stored} readings, "
-        f"each once); gateway CPU {cpu:.1f} s ({cpu / n * 100_000:.1f} s per 100k messages); "
+        f"each once); gateway CPU {cpu:.1f} s ({cpu / n * 100_000:.1f} s per 100k messages; "
+        f"{len(watch.peak)} processes: {' + '.join(f'{v:.1f}' for v in watch.cpu_each.values())}"
+        f" s, peak RSS {' + '.join(f'{v:.0f}' for v in watch.peak.values())} MB); broker CPU "
+        f"{sub_broker_cpu:.1f} s (mosquitto_sub run), {gw_broker_cpu:.1f} s (gateway run); "
+        f"store CPU {gw_store_cpu:.1f} s; load average {os.getloadavg()[0]:.2f}; "
         f"data in {tmp}",
         file=sys.stderr,
     )

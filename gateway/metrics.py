@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._sinks: dict[str, _SinkSeries] = {}
         r = self.registry
         self.received = Counter(
             "gateway_messages_received", "Device messages received", ["transport"], registry=r
@@ -37,6 +40,11 @@ class GatewayMetrics:
         self.sink_items = Counter(
             "gateway_sink_items", "Items taken by a sink", ["sink"], registry=r
         )
+        self.sink_process_restarts = Counter(
+            "gateway_sink_process_restarts",
+            "Times the sink process died and was started again",
+            registry=r,
+        )
         # Serial buses: one master per port; per device and per bus figures.
         self.serial_requests = Counter(
             "gateway_serial_requests", "Serial requests sent", ["bus", "device"], registry=r
@@ -63,3 +71,38 @@ class GatewayMetrics:
         self.serial_device_online = Gauge(
             "gateway_serial_device_online", "Device answered its last poll", ["device"], registry=r
         )
+
+    # -- what sink loops report (gateway.sinks.loop.SinkObserver), from either process --
+    def _sink(self, sink: str) -> _SinkSeries:
+        """A sink's labelled series, looked up once: `labels()` takes the metric's lock and
+        builds its key on every call, and two threads report a batch each every few ms."""
+        series = self._sinks.get(sink)
+        if series is None:
+            series = self._sinks[sink] = _SinkSeries(
+                self.sink_latency.labels(sink),
+                self.sink_items.labels(sink),
+                self.sink_errors.labels(sink),
+                self.outbox_pending.labels(sink),
+            )
+        return series
+
+    def sink_took(self, sink: str, items: int, seconds: float, pending: int) -> None:
+        series = self._sink(sink)
+        series.latency.observe(seconds)
+        series.items.inc(items)
+        series.pending.set(pending)
+
+    def sink_failed(self, sink: str, pending: int) -> None:
+        series = self._sink(sink)
+        series.errors.inc()
+        series.pending.set(pending)
+
+    def sink_idle(self, sink: str) -> None:
+        self._sink(sink).pending.set(0)
+
+
+class _SinkSeries(NamedTuple):
+    latency: Histogram
+    items: Counter
+    errors: Counter
+    pending: Gauge

@@ -49,7 +49,8 @@ class GatewaySettings(BaseSettings):
     # at 100 % new data is refused (counted, logged) and nothing held is deleted.
     outbox_max_pending: int = Field(default=2_000_000, gt=0)
     status_every_s: float = Field(default=60.0, gt=0)
-    batch_max: int = Field(default=2000, gt=0)
+    # Device messages decoded and written to the outbox together (one fsync, one ack write).
+    batch_max: int = Field(default=1000, gt=0)
     metrics_port: int = 0  # Prometheus exporter on 127.0.0.1; 0 = off
     metrics_host: str = "127.0.0.1"
 

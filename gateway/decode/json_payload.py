@@ -271,7 +271,7 @@ class JsonDecoder:
     """Stateful only in the last value per device and metric, for `becomes` events."""
 
     def __init__(self, pseudonym_key: bytes | None = None) -> None:
-        self._last: dict[tuple[str, str], Value] = {}
+        self._last: dict[str, dict[str, Value]] = {}  # device -> watched metric -> value
         self._plans: dict[int, _Plan] = {}
         # Last receipt stamp per device (ms), for messages without a clock or sequence number.
         self._receipt_ms: dict[str, int] = {}
@@ -326,14 +326,44 @@ class JsonDecoder:
         """Readings and events as wire dicts. `retained`: the broker replayed its stored last
         message on our (re)subscription, not a message sent just now. `address`: the device's
         address in the topic, for a profile whose payload names its device too."""
+        out = WireDecoded()
+        out.restamped = self.decode_into(
+            device_id,
+            profile,
+            topic,
+            payload,
+            received_ms,
+            retained,
+            address,
+            out.readings,
+            out.events,
+            out.rejections,
+        )
+        return out
+
+    def decode_into(
+        self,
+        device_id: str,
+        profile: Profile,
+        topic: str,
+        payload: bytes,
+        received_ms: int,
+        retained: bool,
+        address: str | None,
+        readings: list[WireReading],
+        events: list[WireEvent],
+        rejections: list[Rejection],
+    ) -> int:
+        """`decode_wire` appending to the caller's lists (the gateway's whole batch, so no
+        message costs lists or a result of its own); returns how many of the readings it
+        added were restamped. Positional: it is called for every message."""
         plan = self._plans.get(id(profile))
         if plan is None:
             plan = self._plans[id(profile)] = _Plan(profile)
-        rejections: list[Rejection] = []
         if len(payload) > plan.max_bytes:
             detail = f"payload of {len(payload)} bytes exceeds {plan.max_bytes}"
             rejections.append(_rejection(RejectReason.OVERSIZE, detail, device_id, topic, payload))
-            return WireDecoded(rejections=rejections)
+            return 0
         try:
             doc = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
@@ -343,18 +373,18 @@ class JsonDecoder:
                 rejections.append(
                     _rejection(RejectReason.NOT_JSON, detail, device_id, topic, payload)
                 )
-                return WireDecoded(rejections=rejections)
-        if not isinstance(doc, dict):
+                return 0
+        if type(doc) is not dict:
             detail = "payload is JSON but not an object"
             rejections.append(
                 _rejection(RejectReason.NOT_OBJECT, detail, device_id, topic, payload)
             )
-            return WireDecoded(rejections=rejections)
+            return 0
         if plan.address is not None:
             refusal = plan.address_refusal(doc, address)
             if refusal is not None:
                 rejections.append(_rejection(*refusal, device_id, topic, payload))
-                return WireDecoded(rejections=rejections)
+                return 0
 
         own_ms, good, seq = plan.stamp(doc, received_ms)
         if own_ms is not None:
@@ -368,7 +398,7 @@ class JsonDecoder:
             rejections.append(
                 _rejection(RejectReason.STALE_RETAINED, detail, device_id, topic, payload)
             )
-            return WireDecoded(rejections=rejections)
+            return 0
         else:
             stamp_ms = received_ms
             if seq is None:
@@ -381,11 +411,12 @@ class JsonDecoder:
         # Ids as core.readings.reading_key makes them: f"{device_id}/{metric}{tail}".
         tail = key_tail(stamp_ms, seq)
         quality = None if good else _RESTAMPED
-        readings: list[WireReading] = []
-        values: dict[str, Value] = {}
+        added = len(readings)
+        watched = plan.watched
+        values: dict[str, Value] | None = {} if watched else None
         for metric in plan.metrics:
             path = metric.path
-            raw = doc.get(path, MISSING) if isinstance(path, str) else find(doc, path)
+            raw = doc.get(path, MISSING) if type(path) is str else find(doc, path)
             if raw is MISSING or raw is None:
                 if metric.required:  # a probe reporting null is as good as absent
                     what = "missing" if raw is MISSING else "is null"
@@ -416,7 +447,8 @@ class JsonDecoder:
                 rejections.append(_rejection(bad.reason, bad.detail, device_id, topic, payload))
                 continue
             name = metric.key
-            values[name] = value
+            if values is not None:
+                values[name] = value
             readings.append(
                 wire_reading(
                     f"{device_id}/{name}{tail}",
@@ -430,16 +462,47 @@ class JsonDecoder:
                     quality,
                 )
             )
+        if plan.events:
+            self._events(
+                plan,
+                doc,
+                device_id,
+                topic,
+                payload,
+                values,
+                stamp_ms,
+                received_ms,
+                tail,
+                events,
+                rejections,
+            )
+        return 0 if good else len(readings) - added
 
-        events: list[WireEvent] = []
+    def _events(
+        self,
+        plan: _Plan,
+        doc: dict[str, Any],
+        device_id: str,
+        topic: str,
+        payload: bytes,
+        values: dict[str, Value] | None,
+        stamp_ms: int,
+        received_ms: int,
+        tail: str,
+        events: list[WireEvent],
+        rejections: list[Rejection],
+    ) -> None:
+        """The message's device events: a watched metric that became its value, or a code
+        field the profile maps; then the watched metrics' values are remembered."""
+        last = self._last.get(device_id)
         for event in plan.events:
             kind: str | None
             if event.watches is not None:
-                new = values.get(event.watches)
+                new = values.get(event.watches) if values is not None else None
                 if (
                     new is None
                     or new != event.becomes
-                    or self._last.get((device_id, event.watches)) == new
+                    or (last is not None and last.get(event.watches) == new)
                 ):
                     continue
                 kind = event.kind
@@ -473,7 +536,9 @@ class JsonDecoder:
                     f"{device_id}/{kind}{tail}", device_id, kind, stamp_ms, received_ms, attrs
                 )
             )
-        for name in plan.watched:
-            if name in values:
-                self._last[(device_id, name)] = values[name]
-        return WireDecoded(readings, events, rejections, 0 if good else len(readings))
+        if values:
+            for name in plan.watched:
+                if name in values:
+                    if last is None:
+                        last = self._last[device_id] = {}
+                    last[name] = values[name]

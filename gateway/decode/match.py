@@ -6,13 +6,17 @@ import re
 from dataclasses import dataclass
 
 from core.profiles import MqttTransport, Profile
-from core.site import DeviceConfig, SiteConfig
+from core.site import SiteConfig
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    device: DeviceConfig
+    """What a message on one device's topic needs: no DeviceConfig, so a gateway need not
+    keep its site's (thousands of) device objects once it has its routes."""
+
     profile: Profile
+    device_id: str
+    address: str  # the device's transport address (its topic's {address})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +55,10 @@ class TopicMatcher:
             topic = device.mqtt_topic(site.site, profile.transport)
             if topic in self._routes:
                 raise ValueError(
-                    f"devices {self._routes[topic].device.id} and {device.id} "
+                    f"devices {self._routes[topic].device_id} and {device.id} "
                     f"both publish on {topic!r}"
                 )
-            self._routes[topic] = Route(device, profile)
+            self._routes[topic] = Route(profile, device.id, device.transport_address)
             used.add(profile.profile)
         for name in sorted(used):
             profile = profiles[name]
@@ -88,5 +92,5 @@ class TopicMatcher:
         return [self.namespace, *(s for s in subs if not s.startswith(root))]
 
     @property
-    def devices(self) -> list[DeviceConfig]:
-        return [r.device for r in self._routes.values()]
+    def device_ids(self) -> list[str]:
+        return [r.device_id for r in self._routes.values()]

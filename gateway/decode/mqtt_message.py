@@ -5,6 +5,7 @@ apart from the JSON decoder's memory of last values."""
 from __future__ import annotations
 
 from core.readings import Rejection, RejectReason
+from core.wire import WireEvent, WireReading
 from gateway.decode.json_payload import JsonDecoder, WireDecoded
 from gateway.decode.match import TopicMatcher
 from gateway.sources.raw import RawMessage
@@ -17,41 +18,52 @@ class MessageDecoder:
         self.max_payload_bytes = max_payload_bytes
 
     def decode(self, msg: RawMessage) -> WireDecoded:
-        if len(msg.payload) > self.max_payload_bytes:
+        out = WireDecoded()
+        out.restamped = self.decode_into(msg, out.readings, out.events, out.rejections)
+        return out
+
+    def decode_into(
+        self,
+        msg: RawMessage,
+        readings: list[WireReading],
+        events: list[WireEvent],
+        rejections: list[Rejection],
+    ) -> int:
+        """`decode` appending to the caller's lists; returns how many readings it added
+        were restamped (JsonDecoder.decode_into)."""
+        topic, payload = msg.topic, msg.payload
+        if len(payload) > self.max_payload_bytes:
             # Checked before routing, so a huge message on any topic is named for its size.
-            detail = f"payload of {len(msg.payload)} bytes exceeds {self.max_payload_bytes}"
-            return refused(
+            detail = f"payload of {len(payload)} bytes exceeds {self.max_payload_bytes}"
+            rejections.append(
                 Rejection(
-                    reason=RejectReason.OVERSIZE,
-                    detail=detail,
-                    source=msg.topic,
-                    raw=msg.payload[:512],
+                    reason=RejectReason.OVERSIZE, detail=detail, source=topic, raw=payload[:512]
                 )
             )
-        route = self.matcher.route(msg.topic)
+            return 0
+        route = self.matcher.route(topic)
         if route is None:
-            pattern = self.matcher.pattern_for(msg.topic)
+            pattern = self.matcher.pattern_for(topic)
             reason = RejectReason.UNKNOWN_DEVICE if pattern else RejectReason.UNKNOWN_TOPIC
             what = (
-                f"no device of this site publishes on {msg.topic!r} "
+                f"no device of this site publishes on {topic!r} "
                 f"(looks like profile {pattern.profile.profile})"
                 if pattern
-                else f"topic {msg.topic!r} matches no device profile"
+                else f"topic {topic!r} matches no device profile"
             )
-            return refused(
-                Rejection(reason=reason, detail=what, source=msg.topic, raw=msg.payload[:512])
+            rejections.append(
+                Rejection(reason=reason, detail=what, source=topic, raw=payload[:512])
             )
-        return self.decoder.decode_wire(
-            device_id=route.device.id,
-            profile=route.profile,
-            topic=msg.topic,
-            payload=msg.payload,
-            received_ms=msg.received_ms,
-            retained=msg.retain,
-            address=route.device.transport_address,
+            return 0
+        return self.decoder.decode_into(
+            route.device_id,
+            route.profile,
+            topic,
+            payload,
+            msg.received_ms,
+            msg.retain,
+            route.address,
+            readings,
+            events,
+            rejections,
         )
-
-
-def refused(rejection: Rejection) -> WireDecoded:
-    """A message that yields nothing but its rejection."""
-    return WireDecoded(readings=[], events=[], rejections=[rejection], restamped=0)

@@ -12,9 +12,10 @@ kind it holds.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from core.wire import WireEvent, WireReading
+if TYPE_CHECKING:  # types only: the sink process does without pydantic
+    from core.wire import WireEvent, WireReading
 
 
 class SinkError(RuntimeError):
@@ -36,6 +37,8 @@ class OutboxBatch(Protocol):
     def readings_json(self) -> bytes: ...
 
     def events_json(self) -> bytes: ...
+
+    def lines(self) -> bytes | None: ...
 
 
 class Sink(Protocol):

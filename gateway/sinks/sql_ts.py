@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Table, create_engine, delete, event, func, select
@@ -13,8 +13,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import tsdb_schema as ts
-from core.wire import WireEvent, WireReading
 from gateway.sinks.base import Sink, SinkError
+
+if TYPE_CHECKING:  # types only: the sink process does without pydantic
+    from core.wire import WireEvent, WireReading
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,13 @@ reconnects, QoS 2, every packet but one kind) and changes only the hot lane: the
 is read in large blocks, the QoS 0/1 PUBLISH packets already buffered are cut out in one
 pass and handed on as one list, and the PUBACKs of a whole outbox commit go out as one
 write (`ack_many`). Anything else at the head of the buffer (a SUBACK, a PINGRESP, a
-packet cut in two by the read) goes through paho's own reader. These reach into paho's
+packet cut in two by the read) goes through paho's own reader.
+
+Backpressure: messages handed on and not yet acknowledged are counted, and while
+`max_held` of them are, the fast lane stops reading. TCP then holds the broker back and
+the rest waits in its session, so the gateway's memory does not grow with a backlog
+(Mosquitto sends a persistent session's queue as fast as the socket takes it, whatever
+its in-flight window). These reach into paho's
 internals (pinned below 3 in pyproject.toml); tests/unit/gateway/test_mqtt_fast_lane.py
 and the MQTT integration tests run through them.
 """
@@ -21,6 +27,8 @@ from __future__ import annotations
 import logging
 import queue
 import socket
+import struct
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PUBACK = 0x40
 READ_BLOCK = 256 * 1024
+PAUSE_S = 0.05  # how long a paused reader waits for acknowledgements before looking again
 
 # (topic, payload, packet id, qos, retain) of each PUBLISH cut out of the buffer
 Publish = tuple[bytes, bytes, int, int, bool]
@@ -122,6 +131,8 @@ def cut_publishes(buf: bytearray) -> tuple[list[Publish], int]:
 class _FastClient(mqtt.Client):
     # Called with every batch of publishes cut out of one read (see the module docstring).
     on_publishes: Callable[[list[Publish]], None] | None = None
+    # Asked before each read; False: not now (it may wait a little before answering).
+    may_read: Callable[[], bool] | None = None
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
@@ -149,6 +160,8 @@ class _FastClient(mqtt.Client):
             and self._protocol in (MQTTProtocolVersion.MQTTv311, MQTTProtocolVersion.MQTTv31)
         )
         if fast and self._in_packet["command"] == 0:
+            if self.may_read is not None and not self.may_read():
+                return MQTTErrorCode.MQTT_ERR_SUCCESS  # paused: the kernel buffers, then TCP
             try:
                 sock.fill()
             except BlockingIOError:
@@ -174,7 +187,8 @@ class _FastClient(mqtt.Client):
     def ack_many(self, mids: list[int]) -> None:
         """PUBACK every QoS 1 message in `mids` with one write."""
         if mids:
-            blob = b"".join([b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids])
+            # Each PUBACK is 0x40 0x02 and the id: one big-endian 32-bit word.
+            blob = struct.pack(f">{len(mids)}I", *[0x40020000 | mid for mid in mids])
             self._packet_queue(PUBACK, blob, 0, 0)
 
 
@@ -185,11 +199,15 @@ class MqttSource:
         client_id: str,
         subscriptions: list[str],
         out: queue.SimpleQueue[list[RawMessage]],
+        max_held: int = 10_000,
     ) -> None:
         self._endpoint = endpoint
         self._subscriptions = subscriptions
         self._out = out
         self.connected = False
+        self.max_held = max_held
+        self._held = 0  # handed on, not yet acknowledged
+        self._acked = threading.Condition()
         self._client = make_client(
             endpoint, client_id, persistent=True, manual_ack=True, client_class=_FastClient
         )
@@ -199,6 +217,7 @@ class MqttSource:
         self._client.on_message = self._on_message
         assert isinstance(self._client, _FastClient)
         self._client.on_publishes = self._on_publishes
+        self._client.may_read = self._may_read
 
     def start(self) -> None:
         self._client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
@@ -209,10 +228,30 @@ class MqttSource:
         self._client.loop_stop()
 
     def ack_many(self, msgs: list[RawMessage]) -> None:
-        """Acknowledge messages the outbox now holds (QoS 1: subscriptions grant no more)."""
+        """Acknowledge messages the outbox now holds (QoS 1: subscriptions grant no more).
+        Every message handed on comes back here once, acknowledged or refused."""
         client = self._client
         assert isinstance(client, _FastClient)
         client.ack_many([m.mid for m in msgs if m.qos == 1])
+        with self._acked:
+            self._held -= len(msgs)
+            self._acked.notify_all()
+
+    @property
+    def held(self) -> int:
+        """Messages handed on and not yet acknowledged."""
+        return self._held
+
+    def _may_read(self) -> bool:
+        with self._acked:
+            if self._held >= self.max_held:
+                self._acked.wait(PAUSE_S)
+            return self._held < self.max_held
+
+    def _hand_on(self, msgs: list[RawMessage]) -> None:
+        with self._acked:
+            self._held += len(msgs)
+        self._out.put(msgs)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -236,7 +275,7 @@ class MqttSource:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         # paho's own path: QoS 2, or a publish that arrived cut in two by a read
         topic = msg._topic.decode("utf-8", "replace")
-        self._out.put(
+        self._hand_on(
             [RawMessage(topic, bytes(msg.payload), now_ms(), msg.mid, msg.qos, msg.retain)]
         )
 
@@ -244,7 +283,7 @@ class MqttSource:
         now = now_ms()
         # A topic that is not UTF-8 keeps its replacement characters: routed nowhere, it
         # is counted as unknown_topic like any other stray message.
-        self._out.put(
+        self._hand_on(
             [
                 RawMessage(t.decode("utf-8", "replace"), p, now, mid, qos, retain)
                 for t, p, mid, qos, retain in found

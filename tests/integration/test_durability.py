@@ -113,7 +113,7 @@ def test_store_down_under_load_then_back_every_reading_once(
             device.send(seq)
         wait_until(device.all_published, 20, "device messages taken by the broker")
         wait_until(lambda: gw.outbox.pending("tsdb") > 0, 20, "readings held in the outbox")
-        assert gw.uplink.name in {s.name for s in gw.sinks}
+        assert gw.uplink.name in gw.sink_names
         victoria_metrics.start()
         series = victoria_metrics.wait_for_export(
             selector, lambda s: bool(s) and len(s[0]["values"]) >= n, timeout=60

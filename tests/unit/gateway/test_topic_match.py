@@ -40,7 +40,7 @@ def test_profiles_sharing_a_topic_shape_are_subscribed_once() -> None:
     )
     assert m.subscriptions == ["campus/s/#", "tele/+/SENSOR", "zigbee2mqtt/+"]
     route = m.route("zigbee2mqtt/store_door")
-    assert route is not None and route.device.id == "door"
+    assert route is not None and route.device_id == "door"
     assert m.route("zigbee2mqtt/other") is None
     assert m.pattern_for("zigbee2mqtt/other") is not None  # an unknown device, not topic
 
@@ -50,7 +50,7 @@ def test_friendly_name_with_slash_is_subscribed_by_its_exact_topic() -> None:
     m = matcher(("th", "zigbee2mqtt-temperature-humidity", "kitchen/freezer_th"), namespace=None)
     assert m.subscriptions == ["zigbee2mqtt/+", "zigbee2mqtt/kitchen/freezer_th"]
     route = m.route("zigbee2mqtt/kitchen/freezer_th")
-    assert route is not None and route.device.id == "th"
+    assert route is not None and route.device_id == "th"
 
 
 @pytest.mark.parametrize("address", ["a+b", "kitchen/#"])
