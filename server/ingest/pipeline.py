@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.profiles import Profile
@@ -59,13 +60,22 @@ class IngestPipeline:
         self.poll_ms = completeness.poll_intervals(site, profiles)
 
     def sync_devices(self) -> None:
-        with self.sessions.begin() as s:
-            sync_devices(s, self.site, self.device_class)
-            # Every gateway's row up front: its data and its status may be handled by two
-            # workers at once (different partitions), and neither then has to insert it.
-            known = set(s.scalars(select(Gateway.id)))
-            for gw in sorted({d.gateway for d in self.site.devices} - known):
-                s.add(Gateway(id=gw, last_batch=0))
+        """The site file's devices and gateways in the tables. Workers that start together
+        race to insert the same rows: the loser sees the winner's rows on its next try."""
+        for attempt in range(1, 4):
+            try:
+                with self.sessions.begin() as s:
+                    sync_devices(s, self.site, self.device_class)
+                    # Every gateway's row up front: its data and its status may be handled
+                    # by two workers at once (different partitions); neither inserts it then.
+                    known = set(s.scalars(select(Gateway.id)))
+                    for gw in sorted({d.gateway for d in self.site.devices} - known):
+                        s.add(Gateway(id=gw, last_batch=0))
+                return
+            except IntegrityError:
+                if attempt == 3:
+                    raise
+                log.info("device rows inserted by another worker meanwhile; syncing again")
 
     # -- batches -------------------------------------------------------------------------
     def handle_batch(self, batch: UplinkBatch) -> None:
