@@ -27,7 +27,7 @@ from gateway.decode.mqtt_message import MessageDecoder
 from gateway.health import HealthReporter
 from gateway.metrics import GatewayMetrics
 from gateway.outbox.outbox import Chunks, Outbox, OutboxFull, Render, encode_chunks
-from gateway.pseudonym import load_key
+from gateway.pseudonym import load_key, missing_key_reason
 from gateway.rejectlog import RejectionLog
 from gateway.settings import GatewaySettings
 from gateway.sinks.loop import Wake, run_sink
@@ -64,7 +64,24 @@ class Gateway:
         self.matcher = TopicMatcher(
             site, self.profiles, settings.gateway_id, settings.watch_namespace
         )
-        self.decoder = JsonDecoder(load_key(settings.pseudonym_key, settings.data_dir))
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        device_ep = with_credentials(
+            parse_broker_url(settings.device_broker), settings.mqtt_username, password
+        )
+        uplink_ep = with_credentials(
+            parse_broker_url(settings.uplink_broker or settings.device_broker),
+            settings.mqtt_username,
+            password,
+        )
+        key = load_key(
+            settings.pseudonym_key,
+            settings.data_dir,
+            key_file=settings.pseudonym_key_file,
+            required_because=missing_key_reason(
+                [device_ep.host, uplink_ep.host], [d.gateway for d in site.devices]
+            ),
+        )
+        self.decoder = JsonDecoder(key)
         self.messages = MessageDecoder(self.matcher, self.decoder, settings.max_payload_bytes)
         self.reject_log = RejectionLog(log)
         self._queue: queue.SimpleQueue[list[RawMessage]] = queue.SimpleQueue()
@@ -75,15 +92,6 @@ class Gateway:
         self._wake = Wake()  # the uplink's loop, in this process
         self._threads: list[threading.Thread] = []
 
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        device_ep = with_credentials(
-            parse_broker_url(settings.device_broker), settings.mqtt_username, password
-        )
-        uplink_ep = with_credentials(
-            parse_broker_url(settings.uplink_broker or settings.device_broker),
-            settings.mqtt_username,
-            password,
-        )
         devices = [d.id for d in site.devices if d.gateway == settings.gateway_id]
         self.uplink = UplinkSink(uplink_ep, settings.gateway_id, devices)
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite sink lives there too

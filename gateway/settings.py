@@ -32,8 +32,12 @@ class GatewaySettings(BaseSettings):
     uplink_broker: str | None = None  # default: the device broker
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None  # per-gateway credentials in production
-    # Key for pseudonymising card numbers; default: made once in the data folder.
+    # The site's key for pseudonymising card numbers, the same on every gateway of the site
+    # (gateway/pseudonym.py), or a file holding it (a systemd credential, a Docker secret).
+    # Without either, only a gateway alone on its machine (the demo) makes its own, in the
+    # data folder; any other refuses to start.
     pseudonym_key: SecretStr | None = None
+    pseudonym_key_file: Path | None = None
 
     tsdb: Literal["sql", "influx", "none"] = "sql"
     tsdb_url: str | None = None  # sql: SQLAlchemy URL (default SQLite in data_dir)

@@ -231,6 +231,9 @@ def start_building(
         "FACILITY_GATEWAY_METRICS_PORT": str(b.metrics_port),
         "FACILITY_GATEWAY_METRICS_HOST": host.ip,
         "FACILITY_GATEWAY_STATUS_EVERY_S": "5",
+        # One site, two gateways: they share the site's card pseudonym key (a gateway of a
+        # site with several refuses to start without it, gateway/pseudonym.py).
+        "FACILITY_GATEWAY_PSEUDONYM_KEY": "netns-test-site-key-0123456789abcdef",
         "FACILITY_LOG_LEVEL": "info",
     }
     b.procs["gateway"] = host.process(
