@@ -80,3 +80,34 @@ def test_every_message_once_in_order_and_acked_only_when_told(mosquitto: Mosquit
     again.stop()
     pub.disconnect()
     pub.loop_stop()
+
+
+def test_the_source_stops_reading_while_its_held_messages_wait_for_their_ack(
+    mosquitto: Mosquitto,
+) -> None:
+    """The gateway's memory does not grow with a broker's backlog: past `max_held` messages
+    handed on and not acknowledged, the fast lane stops reading (TCP holds the broker back)
+    and goes on as acknowledgements come. QoS 0, which no in-flight window limits."""
+    ep = parse_broker_url(mosquitto.url)
+    q: queue.SimpleQueue[list[RawMessage]] = queue.SimpleQueue()
+    source = MqttSource(ep, "test-held", ["held/#"], q, max_held=50)
+    source.start()
+    wait_until(lambda: source.connected, 20, "source subscribed")
+    pub = make_client(ep, "test-held-pub")
+    pub.connect(ep.host, ep.port)
+    pub.loop_start()
+    n = 400
+    sent = [b"%d:" % i + b"x" * 10_000 for i in range(n)]  # ~25 to a read block
+    for payload in sent:
+        pub.publish("held/t", payload, qos=0)
+    pub.publish("held/t", b"last", qos=1).wait_for_publish(10)
+    first = collect(q, n, 3)  # not acknowledged
+    assert 50 <= len(first) < 50 + READ_BLOCK // 10_000 + 5, len(first)
+    assert source.held == len(first)
+    source.ack_many(first)  # the outbox took them: reading goes on
+    got = first + collect(q, n + 1 - len(first), 30, ack=source)
+    assert [m.payload for m in got] == [*sent, b"last"]
+    wait_until(lambda: source.held == 0, 5, "every message acknowledged")
+    source.stop()
+    pub.disconnect()
+    pub.loop_stop()

@@ -9,8 +9,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from core.wire import WireReading, wire_event, wire_reading
-from gateway.outbox.outbox import CHUNK_ITEMS, Batch, Outbox, OutboxFull
+from core.wire import WireEvent, WireReading, wire_event, wire_reading
+from gateway.outbox.outbox import (
+    CHUNK_ITEMS,
+    Batch,
+    Outbox,
+    OutboxBusy,
+    OutboxFull,
+    encode_chunks,
+)
 
 
 def items(n: int, start: int = 0) -> list[WireReading]:
@@ -138,3 +145,51 @@ def test_an_outbox_of_the_one_row_per_item_format_is_kept(tmp_path: Path) -> Non
     assert got is not None and (got.first, got.last) == (2, 3)
     assert ids(got) == [2] and got.events == [OLD_EVENT]
     assert box.append_wire(items(1, 9), []) == (4, 4)
+
+
+def test_chunks_keep_the_line_protocol_they_were_written_with(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", ["tsdb"])
+
+    def render(readings: list[WireReading], events: list[WireEvent]) -> bytes:
+        return b"\n".join(b"m v=%d" % int(r["v"]) for r in readings) + b"".join(
+            b"e" for _ in events
+        )
+
+    event = wire_event("d/door_opened/1", "d", "door_opened", 1, 1, None)
+    box.append_encoded(encode_chunks(items(3), [event], render))
+    got = box.read("tsdb", 10)
+    assert got is not None and got.lines() == b"m v=0\nm v=1\nm v=2\ne"
+    assert ids(got) == [0, 1, 2] and got.events == [event]  # the JSON is there as ever
+    box.commit("tsdb", got.last)
+    box.append_wire(items(1, 3), [])  # a chunk without lines (no InfluxDB when written)
+    later = box.read("tsdb", 10)
+    assert later is not None and later.lines() is None  # the sink renders it itself
+
+
+def test_a_second_writer_waits_for_the_first_and_a_reader_process_shares_the_cursors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gateway.outbox.outbox as outbox_module
+
+    path = tmp_path / "o.db"
+    writer = Outbox(path, ["tsdb", "uplink"])
+    monkeypatch.setattr(outbox_module, "WRITER_WAIT_S", 0.3)
+    with pytest.raises(OutboxBusy, match="another process is writing"):
+        Outbox(path, ["tsdb", "uplink"])  # a second gateway on the same data folder
+    # The sink process opens it without writing, and moves the cursors the writer reads.
+    sinks = Outbox(path, ["tsdb", "uplink"], writer=False)
+    writer.append_wire(items(4), [])
+    got = sinks.read("tsdb", 10)
+    assert got is not None and ids(got) == [0, 1, 2, 3]
+    assert sinks.head == writer.head == 4
+    sinks.commit("tsdb", got.last)
+    assert writer.pending("tsdb") == 0 and writer.pending("uplink") == 4
+    sinks.commit("tsdb", 2)  # a late commit of an older batch never moves a cursor back
+    assert writer.cursor("tsdb") == 4
+    writer.commit("uplink", 4)
+    assert sinks.prune() == 1 and writer.fill_ratio() == 0
+    with pytest.raises(RuntimeError, match="read-only"):
+        sinks.append_wire(items(1), [])
+    writer.close()
+    Outbox(path, ["tsdb", "uplink"]).close()  # once the first let go, another may write
+    sinks.close()
