@@ -57,9 +57,13 @@ class _BufferedSocket:
     waiting here even when the kernel socket is empty, so none are left unhandled.
     """
 
-    def __init__(self, sock: Any) -> None:
+    def __init__(self, sock: Any, may_read: Callable[[], bool] | None = None) -> None:
         self._sock = sock
         self.buf = bytearray()
+        # Asked before paho's reader takes another block from the kernel: a packet cut in
+        # two by a read is finished by paho, and without this its next read would slip
+        # past the pause (every block of large messages ends in such a packet).
+        self._may_read = may_read
 
     def fill(self) -> bool:
         """Read what the kernel holds (one block); False when it had nothing."""
@@ -71,6 +75,8 @@ class _BufferedSocket:
 
     def recv(self, bufsize: int) -> bytes:
         if not self.buf:
+            if self._may_read is not None and not self._may_read():
+                raise BlockingIOError  # paused: paho takes it as "nothing yet"
             data = self._sock.recv(READ_BLOCK)  # BlockingIOError / SSLWantRead pass to paho
             if not data:
                 return b""
@@ -136,7 +142,9 @@ class _FastClient(mqtt.Client):
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
-        return _BufferedSocket(sock) if isinstance(sock, socket.socket) else sock
+        if not isinstance(sock, socket.socket):
+            return sock
+        return _BufferedSocket(sock, lambda: self.may_read is None or self.may_read())
 
     def _fast_lane(self, sock: _BufferedSocket) -> int:
         """Cut the buffered publishes out and hand them on; returns how many."""
