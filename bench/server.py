@@ -14,7 +14,10 @@ battery per device message):
    publish to the alert row being committed (PostgreSQL polled every 5 ms);
 2. unpaced: `--readings` readings offered at once; readings/s from the first publish to the
    last reading processed (the servers' `server_uplink_readings_total`), and the servers'
-   CPU seconds per 100,000 readings (utime + stime of their processes);
+   CPU seconds per 100,000 readings (utime + stime of their processes); the CPU seconds of
+   every process meanwhile (each server, the broker, PostgreSQL with its backends, this
+   publisher), since they all share the machine's cores; `--profile FILE` records py-spy's
+   stacks (CPU, by thread) of the first server in this phase;
 3. API: a second process (asyncio httpx) sends `--api-rate` requests/s for `--api-seconds`
    to /api/devices and /api/alerts (5,000 devices) while the paced stream and its faults go
    on; p50/p99 of the answered requests, how many were shed (503), and /healthz right after.
@@ -22,12 +25,14 @@ battery per device message):
 Prints its figures, then one final line:
   workers=N readings_per_s=R cpu_s_per_100k=C alert_latency_p99_ms=L api_p99_ms=A
 Run: .venv/bin/python bench/server.py [--workers N] [--engine mosquitto|rabbitmq] [--db sqlite]
+     [--profile stacks.txt]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -48,7 +53,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import offer_stream  # noqa: E402
+from bench.ingest import _varint, cpu_seconds, offer_stream  # noqa: E402
+from bench.ingest import write_site as write_fridges  # noqa: E402
 from tests.harness import (  # noqa: E402
     free_port,
     start_mosquitto,
@@ -61,6 +67,7 @@ SECRET = "bench-secret-key-0123456789abcdef0123456789"
 PASSWORD = "Kx7-trolley-lantern-42"
 FACILITY = (sys.executable, "-m", "facility.cli")
 FAULT_METRIC_VALUE = 9.5  # above temp_high_critical's 8.0
+REQUEST_S = 30.0  # the API load gives up on a request after this (counted as no_answer)
 
 
 def log(msg: str) -> None:
@@ -69,41 +76,17 @@ def log(msg: str) -> None:
 
 # -- the site --------------------------------------------------------------------------------
 def write_site(path: Path, devices: int, gateways: int) -> dict[str, str]:
-    """Fridges spread over the gateways; returns device -> gateway."""
-    owner = {f"fridge-{i:05d}": f"gw-bench-{i % gateways:02d}" for i in range(devices)}
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "site": "bench",
-                "name": "benchmark campus",
-                "timezone": "Asia/Shanghai",
-                "buildings": [{"id": "canteen", "name": "Canteen", "kind": "canteen"}],
-                "devices": [
-                    {
-                        "id": d,
-                        "profile": "cfm-sim-fridge",
-                        "building": "canteen",
-                        "location": d,
-                        "gateway": gw,
-                    }
-                    for d, gw in owner.items()
-                ],
-            }
-        )
-    )
+    """bench/ingest.py's fridges, spread over the gateways; returns device -> gateway."""
+    ids = write_fridges(path, devices)
+    owner = {d: f"gw-bench-{i % gateways:02d}" for i, d in enumerate(ids)}
+    doc = yaml.safe_load(path.read_text())
+    for dev in doc["devices"]:
+        dev["gateway"] = owner[dev["id"]]
+    path.write_text(yaml.safe_dump(doc))
     return owner
 
 
 # -- MQTT packets ----------------------------------------------------------------------------
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, byte = n >> 7, n & 0x7F
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def publish_packet(topic: str, payload: bytes, pid: int) -> bytes:
     t = topic.encode()
     var = len(t).to_bytes(2, "big") + t + pid.to_bytes(2, "big")
@@ -202,17 +185,22 @@ class Servers:
 
     def wait_up(self) -> None:
         for port, proc in zip(self.ports, self.procs, strict=True):
-            wait(lambda p=port: _ok(f"http://127.0.0.1:{p}/healthz"), 120, f"server :{port}")
+            wait(functools.partial(_ok, f"http://127.0.0.1:{port}/healthz"), 120, f"server :{port}")
             if proc.poll() is not None:
                 raise SystemExit(f"bench: server :{port} exited")
 
     def processed(self) -> float:
+        """Readings the servers have processed (a scrape that times out is tried again: a
+        busy server must not count as zero)."""
         total = 0.0
         for port in self.ports:
-            try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            except httpx.HTTPError:
-                continue
+            for attempt in range(10):
+                try:
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+                    break
+                except httpx.HTTPError:
+                    if attempt == 9:
+                        raise
             for line in text.splitlines():
                 if line.startswith("server_uplink_readings_total "):
                     total += float(line.split()[1])
@@ -220,6 +208,10 @@ class Servers:
 
     def cpu_s(self) -> float:
         return sum(cpu_seconds(p.pid) for p in self.procs)
+
+    def each_cpu_s(self, since: list[float] | None = None) -> list[float]:
+        now = [cpu_seconds(p.pid) for p in self.procs]
+        return now if since is None else [a - b for a, b in zip(now, since, strict=True)]
 
     def stop(self) -> None:
         for p in self.procs:
@@ -232,10 +224,27 @@ class Servers:
                 p.kill()
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its threads (the kernel's clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and all its descendants (PostgreSQL's backends, RabbitMQ's
+    Erlang VM under its start script), the exited ones included."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        todo += children.get(p, [])
+    return total
 
 
 def _ok(url: str) -> bool:
@@ -317,10 +326,10 @@ async def _api_load(base: str, token: str, rate: float, seconds: float) -> dict[
 
         async def one(path: str) -> None:
             t0 = time.monotonic()
-            try:
-                r = await client.get(path, timeout=60)
+            try:  # a bounded wait, whatever the part (pool, connect, answer) that is slow
+                r = await asyncio.wait_for(client.get(path, timeout=REQUEST_S), REQUEST_S)
                 status = r.status_code
-            except httpx.HTTPError:
+            except (httpx.HTTPError, TimeoutError):
                 status = 0
             results.append((path, status, (time.monotonic() - t0) * 1000))
 
@@ -341,7 +350,8 @@ async def _api_load(base: str, token: str, rate: float, seconds: float) -> dict[
             "sent": len(mine),
             "ok": len(ok),
             "shed_503": sum(1 for _, st, _ms in mine if st == 503),
-            "other": sum(1 for _, st, _ms in mine if st not in (200, 503)),
+            "other": sum(1 for _, st, _ms in mine if st not in (0, 200, 503)),
+            "no_answer": sum(1 for _, st, _ms in mine if st == 0),
             "p50_ms": pct(ok, 0.5),
             "p99_ms": pct(ok, 0.99),
             "p99_shed_ms": pct([ms for _, st, ms in mine if st == 503], 0.99),
@@ -371,6 +381,9 @@ def main() -> None:
     ap.add_argument("--faults", type=int, default=40)
     ap.add_argument("--api-rate", type=float, default=200)
     ap.add_argument("--api-seconds", type=float, default=20)
+    ap.add_argument(
+        "--profile", help="py-spy raw stacks (CPU, by thread) of server 0, unpaced phase, here"
+    )
     ap.add_argument("--api-load", help=argparse.SUPPRESS)  # the second process
     ap.add_argument("--token", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -392,12 +405,15 @@ def main() -> None:
             broker = start_mosquitto(tmp, extra_config=["max_inflight_messages 1000"])
             stoppers.append(broker.stop)
             mqtt_host, mqtt_port, broker_url = broker.host, broker.port, broker.url
+            others = {"mosquitto": broker.proc.pid}
         else:
             rabbit = start_rabbitmq(tmp)
             stoppers.append(rabbit.stop)
             mqtt_host, mqtt_port, broker_url = rabbit.host, rabbit.mqtt_port, rabbit.mqtt_url
+            others = {"rabbitmq": rabbit.proc.pid}
         pg = start_postgres(tmp)
         stoppers.append(pg.stop)
+        others["postgresql"] = pg.proc.pid
         db_url = pg.create_database() if args.db == "postgres" else f"sqlite:///{tmp}/server.db"
         env = {
             **os.environ,
@@ -446,15 +462,20 @@ def main() -> None:
         probe = FaultProbe(stream, pg_dsn, fault_devices) if args.db == "postgres" else None
         if probe is not None:
             probe.arm(publish)
+            armed = warm_n + METRICS * len(fault_devices)
+            wait(lambda: servers.processed() >= armed, 600, "faults armed")
         before = servers.processed()
         stop_paced = threading.Event()
+        sent = [0]  # readings the pacer published
 
         def paced(rate: float, seconds: float) -> None:
             t_end = time.monotonic() + seconds
             slice_s = 0.1
             while time.monotonic() < t_end and not stop_paced.is_set():
                 t0 = time.monotonic()
-                publish(stream.normal(int(rate * slice_s), now_ms)[0])
+                packets, n = stream.normal(int(rate * slice_s), now_ms)
+                publish(packets)
+                sent[0] += n
                 time.sleep(max(0.0, slice_s - (time.monotonic() - t0)))
 
         t0 = time.monotonic()
@@ -465,36 +486,67 @@ def main() -> None:
             watcher.start()
             probe.fire(publish, args.paced_seconds * 0.8)
         pacer.join()
-        offered = servers.processed()
-        wait(lambda: servers.processed() >= offered, 60, "paced stream processed")
+        faults = METRICS * len(fault_devices) if probe is not None else 0
+        wait(lambda: servers.processed() - before >= sent[0] + faults, 600, "paced processed")
         paced_s = time.monotonic() - t0
-        paced_done = servers.processed() - before
         if probe is not None:
             watcher.join()
             lat = probe.latencies_ms
             log(
-                f"paced: {paced_done / paced_s:.0f} readings/s processed of "
-                f"{args.paced_rate:.0f} offered; fault->alert latency p50 "
+                f"paced: {sent[0]} readings offered at {args.paced_rate:.0f}/s, processed "
+                f"{sent[0] / paced_s:.0f}/s (until the last one); fault->alert latency p50 "
                 f"{pct(lat, 0.5):.0f} ms p99 {pct(lat, 0.99):.0f} ms ({len(lat)} faults)"
             )
 
         # 2. unpaced
         packets, n_readings = stream.normal(args.readings, now_ms)
         base = servers.processed()
+        spy = None
+        if args.profile:  # py-spy (a dev extra) samples the first server
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    *("record", "-r", "100", "-f", "raw", "-o", args.profile),
+                    *("--threads", "-p", str(servers.procs[0].pid)),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)
         cpu0 = servers.cpu_s()
+        cpu_each0 = servers.each_cpu_s()
+        others0 = {name: tree_cpu(pid) for name, pid in others.items()}
+        me0 = sum(os.times()[:2])
         t0 = time.monotonic()
         publisher = threading.Thread(target=publish, args=(packets,))
         publisher.start()
-        wait(lambda: servers.processed() - base >= n_readings, 1800, "unpaced stream processed")
+        wait(
+            lambda: servers.processed() - base >= n_readings,
+            1800,
+            "unpaced stream processed",
+            every=0.25,
+        )
         unpaced_s = time.monotonic() - t0
         publisher.join()
         cpu = servers.cpu_s() - cpu0
+        others_cpu = {name: tree_cpu(pid) - others0[name] for name, pid in others.items()}
+        others_cpu["bench (publisher)"] = sum(os.times()[:2]) - me0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         rate = n_readings / unpaced_s
         cpu_per_100k = cpu / n_readings * 100_000
         log(
             f"unpaced: {n_readings} readings in {unpaced_s:.1f} s = {rate:.0f} readings/s; "
             f"server CPU {cpu:.1f} s = {cpu_per_100k:.2f} s per 100k readings "
             f"({cpu / unpaced_s:.2f} cores busy)"
+        )
+        per_server = [f"{c:.1f}" for c in servers.each_cpu_s(cpu_each0)]
+        log(
+            "unpaced CPU seconds per process: servers "
+            + " + ".join(per_server)
+            + "; "
+            + "; ".join(f"{name} {c:.1f}" for name, c in others_cpu.items())
+            + f"; over {unpaced_s:.1f} s on {os.cpu_count()} cores"
         )
 
         # 3. API load with the paced stream and faults going on
