@@ -16,6 +16,12 @@ from pathlib import Path
 OURS = re.compile(r"\((?:/[^ )]*/)?((?:server|gateway|core|firmware_sim|facility)/[^:)]+)")
 
 
+def _command(process_frame: str) -> str:
+    """`process 123:"python -m gateway.sinks.worker"` -> `gateway.sinks.worker`."""
+    cmd = process_frame.partition(":")[2].strip('"').split()
+    return cmd[cmd.index("-m") + 1] if "-m" in cmd[:-1] else (cmd[0] if cmd else "")
+
+
 def summarise(path: Path, top: int, threads: int) -> list[str]:
     per_thread: Counter[str] = Counter()
     where: defaultdict[str, Counter[str]] = defaultdict(Counter)
@@ -25,9 +31,14 @@ def summarise(path: Path, top: int, threads: int) -> list[str]:
             continue
         n = int(count)
         frames = stack.split(";")
-        thread = re.sub(r"^thread \(\d+\): ", "", frames[0])
+        # `--subprocesses` puts the process (and its parents) before the thread
+        at = next((i for i, f in enumerate(frames) if f.startswith("thread (")), 0)
+        procs = [f for f in frames[:at] if f.startswith("process ")]
+        name = re.sub(r"^thread \(\d+\): ", "", frames[at])
+        where_run = _command(procs[-1]) if procs else ""
+        thread = f"{where_run}: {name}" if where_run else name
         per_thread[thread] += n
-        ours = [f for f in frames[1:] if OURS.search(f)]
+        ours = [f for f in frames[at + 1 :] if OURS.search(f)]
         func = re.sub(r"\s*\(.*", "", ours[-1]) if ours else "(outside the project)"
         module = OURS.search(ours[-1]).group(1) if ours else ""  # type: ignore[union-attr]
         where[thread][f"{func} ({module})" if module else func] += n

@@ -99,7 +99,7 @@ class Gateway:
         # InfluxDB: each batch is stored with its line protocol too (gateway/outbox/outbox.py)
         self._render: Render | None = None
         if settings.tsdb == "influx":
-            from gateway.sinks.influx import LineProtocol
+            from gateway.sinks.line_protocol import LineProtocol
 
             self._render = LineProtocol.for_site(site, self.profiles, settings.gateway_id).render
         self.sink_names = ([TSDB_SINK] if store is not None else []) + [self.uplink.name]
@@ -161,7 +161,7 @@ class Gateway:
                 retention_days=settings.tsdb_retention_days,
             )
         if settings.tsdb == "influx":
-            from gateway.sinks.influx import device_tags
+            from gateway.sinks.line_protocol import device_tags
 
             return InfluxSpec(
                 kind="influx",

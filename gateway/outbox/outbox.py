@@ -139,7 +139,7 @@ def _body(readings: bytes, events: bytes, lines: bytes | None = None) -> bytes:
 
 # Items encoded for one append: how many, and (item count, body) of each chunk.
 Chunks = tuple[int, list[tuple[int, bytes]]]
-# Line protocol of wire items (gateway.sinks.influx.LineProtocol.render).
+# Line protocol of wire items (gateway.sinks.line_protocol.LineProtocol.render).
 Render = Callable[["list[WireReading]", "list[WireEvent]"], bytes]
 
 

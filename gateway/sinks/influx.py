@@ -12,30 +12,33 @@ thousand items, gzip-compressed; a failure raises SinkError and the sink loop re
 same batch with exponential back-off and full jitter, so nothing is acknowledged before the
 store has it.
 
-The request is the documented v2 write call (`POST /api/v2/write?org=&bucket=&precision=ms`,
-`Authorization: Token`, gzip body) on one kept-alive http.client connection. influxdb-client
-did the same with 27 MB of imports (every generated API model) and gzip at level 9; this
-sink runs in the gateway's sink process, where that was a third of its memory and a fifth
-of its CPU. gzip level 1 takes most of the size off line protocol at a fraction of level 9's
-cost.
+The request is influxdb-client's v2 write call (its WriteService: `POST /api/v2/write`,
+precision ms), made with the line protocol the gateway rendered at ingest; the library owns
+the HTTP, TLS, proxies and error mapping. The body is gzipped here at level 1 rather than by
+the client's `enable_gzip` (level 9): on a machine whose cores the broker, the store and the
+gateway share, level 9 cost a fifth of the sink process's CPU for a few per cent of size.
+The library costs the sink process ~28 MB of imports (every generated API model), which the
+gateway's memory budget allows for (bench/ingest.py).
 
-Line protocol is written here rather than through a client library's point objects, which
-cost more per point than the rest of the gateway's path: each device's measurement and tags
-are escaped once, at start (`device_series`), in the gateway's process, so the sink process
-never loads the site. Numbers are always float fields (a device sending `3` after `3.5` must
-not meet a field-type conflict); `seq` is an integer field.
+The line protocol itself is gateway.sinks.line_protocol's (no client library there, so the
+gateway's own process does not load this one).
 """
 
 from __future__ import annotations
 
 import gzip
-import http.client
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.rest import ApiException
+from influxdb_client.service.write_service import WriteService
+from urllib3.exceptions import HTTPError
 
 from gateway.sinks.base import OutboxBatch, Sink, SinkError
+from gateway.sinks.line_protocol import DeviceTags, LineProtocol
 
 if TYPE_CHECKING:  # types only: the sink process loads neither profiles nor site
     from core.profiles import Profile
@@ -43,153 +46,7 @@ if TYPE_CHECKING:  # types only: the sink process loads neither profiles nor sit
     from core.wire import WireEvent, WireReading
 
 log = logging.getLogger(__name__)
-
-EVENTS_MEASUREMENT = "device_event"
 GZIP_LEVEL = 1
-# What a device's tags come from besides the site and gateway: its measurement (the device
-# class), building and room (None: the site file gives none).
-DeviceTags = tuple[str, str, str | None]
-
-# Line-protocol escaping (https://docs.influxdata.com/influxdb/v2/reference/syntax/line-protocol/)
-_ESC_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
-_ESC_KEY = str.maketrans(
-    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
-)
-_ESC_STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
-
-
-def _tag_value(value: str) -> str:
-    out = value.translate(_ESC_KEY)
-    return out + " " if out.endswith("\\") else out  # a trailing backslash would escape
-
-
-def series_key(measurement: str, tags: dict[str, str]) -> str:
-    """`measurement,tag=value,...` escaped, tags sorted (as InfluxDB stores them)."""
-    parts = [measurement.translate(_ESC_MEASUREMENT)]
-    parts += [f"{k.translate(_ESC_KEY)}={_tag_value(v)}" for k, v in sorted(tags.items()) if v]
-    return ",".join(parts)
-
-
-def field(key: str, value: Any) -> str | None:
-    """`key=value` for a reading's value; None for a value line protocol cannot hold."""
-    return _field_value(key.translate(_ESC_KEY) + "=", value)
-
-
-def _field_value(prefix: str, value: Any) -> str | None:
-    """`prefix` (the escaped key and "=") and the value as a field, or None."""
-    kind = type(value)
-    if kind is float:
-        if value - value != 0.0:  # nan or inf: line protocol has no spelling for them
-            return None
-        text = repr(value)
-        return prefix + (text[:-2] if text.endswith(".0") else text)
-    if kind is bool:
-        return prefix + ("true" if value else "false")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _field_value(prefix, float(value))
-    if isinstance(value, str):
-        return f'{prefix}"{value.translate(_ESC_STRING)}"'
-    return None
-
-
-def device_tags(site: SiteConfig, profiles: dict[str, Profile]) -> dict[str, DeviceTags]:
-    """Each site device's measurement, building and room: what its series is made of."""
-    return {
-        d.id: ((d.device_class or profiles[d.profile].device_class).value, d.building, d.room)
-        for d in site.devices
-    }
-
-
-class LineProtocol:
-    """Wire items as line protocol for one site's devices. The gateway renders each batch
-    with it while the decoder's dicts are in hand (the outbox keeps the lines beside the
-    JSON), so the sink process sends bytes instead of parsing and regrouping them; the sink
-    renders with it only what was stored without lines."""
-
-    def __init__(self, site: str, gateway_id: str, devices: Mapping[str, DeviceTags]) -> None:
-        self._site = site
-        self._gateway_id = gateway_id
-        self._devices = devices
-        # Escaped on first use, each once: device -> "measurement,tags"; metric -> "key=".
-        self._series: dict[str, str] = {}
-        self._field_prefixes: dict[str, str] = {}
-
-    @classmethod
-    def for_site(
-        cls, site: SiteConfig, profiles: dict[str, Profile], gateway_id: str
-    ) -> LineProtocol:
-        return cls(site.site, gateway_id, device_tags(site, profiles))
-
-    def _tags(self, device: str) -> tuple[str, dict[str, str]]:
-        """A device's measurement and tags; a device not in the site file is still stored,
-        under its id."""
-        found = self._devices.get(device)
-        if found is None:
-            return "unknown", {"device": device}
-        measurement, building, room = found
-        tags = {
-            "device": device,
-            "site": self._site,
-            "building": building,
-            "gateway": self._gateway_id,
-        }
-        if room:
-            tags["room"] = room
-        return measurement, tags
-
-    def _series_of(self, device: str) -> str:
-        key = self._series.get(device)
-        if key is None:
-            key = self._series[device] = series_key(*self._tags(device))
-        return key
-
-    def _prefix(self, metric: str) -> str:
-        prefix = self._field_prefixes[metric] = metric.translate(_ESC_KEY) + "="
-        return prefix
-
-    def lines(self, readings: list[WireReading], events: list[WireEvent]) -> list[str]:
-        """Line protocol, millisecond timestamps. The readings of one device message (same
-        device and time, next to each other in the outbox) share one point; its identity
-        is series + time, so a replayed batch overwrites itself."""
-        out: list[str] = []
-        prefixes = self._field_prefixes
-        series = self._series
-        fields: list[str] = []
-        device = ""
-        t = -1
-        for r in readings:
-            d = r["d"]
-            rt = r["t"]
-            if rt != t or d != device:  # a new point
-                if fields:
-                    key = series.get(device) or self._series_of(device)
-                    out.append(f"{key} {','.join(fields)} {t}")
-                device, t = d, rt
-                seq = r.get("s")
-                fields = [] if seq is None else [f"seq={int(seq)}i"]
-            metric = r["m"]
-            prefix = prefixes.get(metric) or self._prefix(metric)
-            value = r["v"]
-            if type(value) is float:  # the everyday case inline: _field_value's first
-                if value - value == 0.0:  # not nan or inf: line protocol has no spelling
-                    text = repr(value)
-                    fields.append(prefix + (text[:-2] if text.endswith(".0") else text))
-            else:
-                f = _field_value(prefix, value)
-                if f is not None:
-                    fields.append(f)
-        if fields:
-            out.append(f"{self._series_of(device)} {','.join(fields)} {t}")
-        for e in events:  # few: escaped each time rather than kept for every device
-            _measurement, tags = self._tags(e["d"])
-            event_series = series_key(EVENTS_MEASUREMENT, {**tags, "kind": e["k"]})
-            event_id = str(e["id"]).translate(_ESC_STRING)
-            out.append(f'{event_series} count=1i,event_id="{event_id}" {e["t"]}')
-        return out
-
-    def render(self, readings: list[WireReading], events: list[WireEvent]) -> bytes:
-        """`lines` as the request body's text (gateway.outbox.outbox.Render)."""
-        return "\n".join(self.lines(readings, events)).encode()
 
 
 class InfluxSink(Sink):
@@ -247,18 +104,8 @@ class InfluxSink(Sink):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"InfluxDB URL {url!r} must be http(s)://host[:port][/path]")
-        self._endpoint = (parts.scheme, parts.hostname, parts.port)
-        self._timeout = timeout_s
-        query = urlencode({"org": org, "bucket": bucket, "precision": "ms"})
-        self._path = f"{parts.path.rstrip('/')}/api/v2/write?{query}"
-        self._headers = {
-            "Content-Type": "text/plain; charset=utf-8",
-            "Content-Encoding": "gzip",
-            "Accept": "application/json",
-        }
-        if token:
-            self._headers["Authorization"] = f"Token {token}"
-        self._conn: http.client.HTTPConnection | None = None
+        self._client = InfluxDBClient(url=url, token=token, org=org, timeout=int(timeout_s * 1000))
+        self._write = WriteService(self._client.api_client)
 
     def lines(self, readings: list[WireReading], events: list[WireEvent]) -> list[str]:
         return self.protocol.lines(readings, events)
@@ -278,46 +125,25 @@ class InfluxSink(Sink):
     def _send(self, text: bytes, first: int, last: int) -> None:
         if not text:
             return
-        status, answer = self._post(gzip.compress(text, GZIP_LEVEL))
-        if status in (200, 204):
-            return
-        if status in (400, 422):
-            # The store refused some points for good (e.g. a field type conflict); the
-            # valid ones are written. Retrying cannot help: count, log, go on.
-            self.rejected_points += text.count(b"\n") + 1
-            log.error("%s: store refused points %d-%d: %s", self.name, first, last, answer)
-            return
-        raise SinkError(f"{self.name}: HTTP {status}: {answer[:200]}")
-
-    def _post(self, body: bytes) -> tuple[int, str]:
-        """One POST on the kept-alive connection; a connection the store closed while idle
-        is opened again once. SinkError when the store cannot be reached."""
-        for attempt in (1, 2):
-            reused = self._conn is not None
-            conn = self._conn or self._connect()
-            try:
-                conn.request("POST", self._path, body, self._headers)
-                response = conn.getresponse()
-                answer = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                self._conn = None
-                if reused and attempt == 1:
-                    continue
-                raise SinkError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
-            if response.will_close:
-                conn.close()
-                self._conn = None
-            return response.status, answer.decode("utf-8", "replace")
-        raise AssertionError("unreachable")
-
-    def _connect(self) -> http.client.HTTPConnection:
-        scheme, host, port = self._endpoint
-        kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-        self._conn = kind(host, port, timeout=self._timeout)
-        return self._conn
+        try:
+            self._write.post_write(
+                org=self.org,
+                bucket=self.bucket,
+                body=gzip.compress(text, GZIP_LEVEL),
+                precision="ms",
+                content_encoding="gzip",
+                content_type="text/plain; charset=utf-8",
+            )
+        except ApiException as exc:
+            if exc.status in (400, 422):
+                # The store refused some points for good (e.g. a field type conflict); the
+                # valid ones are written. Retrying cannot help: count, log, go on.
+                self.rejected_points += text.count(b"\n") + 1
+                log.error("%s: store refused points %d-%d: %s", self.name, first, last, exc.body)
+                return
+            raise SinkError(f"{self.name}: HTTP {exc.status}: {exc.reason}") from exc
+        except (HTTPError, OSError) as exc:
+            raise SinkError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._client.close()

@@ -57,7 +57,7 @@ class InfluxSpec(TypedDict):
     bucket: str
     site: str
     gateway_id: str
-    # device -> [measurement, building, room] (gateway.sinks.influx.device_tags)
+    # device -> [measurement, building, room] (gateway.sinks.line_protocol.device_tags)
     devices: dict[str, tuple[str, str, str | None]]
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from core.profiles import load_profiles
 from core.site import load_site
 from core.wire import wire_event, wire_reading
-from gateway.sinks.influx import InfluxSink, field, series_key
+from gateway.sinks.influx import InfluxSink
+from gateway.sinks.line_protocol import field, series_key
 
 SITE = Path(__file__).resolve().parents[3] / "sites" / "demo" / "site.yaml"
 
