@@ -478,6 +478,7 @@ def main() -> None:
                 sent[0] += n
                 time.sleep(max(0.0, slice_s - (time.monotonic() - t0)))
 
+        paced_cpu0 = servers.cpu_s()
         t0 = time.monotonic()
         pacer = threading.Thread(target=paced, args=(args.paced_rate, args.paced_seconds))
         pacer.start()
@@ -489,13 +490,16 @@ def main() -> None:
         faults = METRICS * len(fault_devices) if probe is not None else 0
         wait(lambda: servers.processed() - before >= sent[0] + faults, 600, "paced processed")
         paced_s = time.monotonic() - t0
+        paced_cpu = servers.cpu_s() - paced_cpu0
         if probe is not None:
             watcher.join()
             lat = probe.latencies_ms
             log(
                 f"paced: {sent[0]} readings offered at {args.paced_rate:.0f}/s, processed "
                 f"{sent[0] / paced_s:.0f}/s (until the last one); fault->alert latency p50 "
-                f"{pct(lat, 0.5):.0f} ms p99 {pct(lat, 0.99):.0f} ms ({len(lat)} faults)"
+                f"{pct(lat, 0.5):.0f} ms p99 {pct(lat, 0.99):.0f} ms ({len(lat)} faults); "
+                f"server CPU {paced_cpu / sent[0] * 100_000:.2f} s per 100k readings "
+                f"({paced_cpu / paced_s:.2f} cores busy)"
             )
 
         # 2. unpaced

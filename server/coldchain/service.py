@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -44,6 +44,8 @@ class ColdChainService:
         self._notices: Worker[Message] = Worker(ctx.notifier.dispatcher.handle, "coldchain")
         self._ticker: Ticker | None = None
         self._pruned: datetime | None = None
+        # Each device's first open day as of the last tick that committed (daily.close_due).
+        self._next_day: dict[str, date] = {}
 
     def start(self, every_s: float | None) -> None:
         """Its notice worker, and its own ticker unless a cluster's clock leader ticks it."""
@@ -67,7 +69,15 @@ class ColdChainService:
     # -- the tick ----------------------------------------------------------------------
     def tick(self, now: datetime | None = None) -> None:
         now = now or self.now()
-        store.write(self.ctx.sessions, lambda s: self._close(s, now))
+        next_day: dict[str, date] = {}
+
+        def close(s: Any) -> None:
+            next_day.clear()  # from the committed state at every try of the transaction
+            next_day.update(self._next_day)
+            self._close(s, now, next_day)
+
+        store.write(self.ctx.sessions, close)
+        self._next_day = next_day  # kept only once the tick's records are committed
         store.write(
             self.ctx.sessions, lambda s: findings.due_checks(s, self.site, self.devices, now)
         )
@@ -77,8 +87,8 @@ class ColdChainService:
             self._pruned = now
         self.notify_pending(now)
 
-    def _close(self, s: Any, now: datetime) -> None:
-        for rec in daily.close_due(s, self.devices, self.tz, self.cfg, now):
+    def _close(self, s: Any, now: datetime, next_day: dict[str, date]) -> None:
+        for rec in daily.close_due(s, self.devices, self.tz, self.cfg, now, next_day):
             for start, end in rec.figures.get("gaps", []):
                 dev = self.devices.get(rec.device_id)
                 name = dev.name if dev else rec.device_id
