@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 from tests.harness import (  # noqa: E402
     Mosquitto,
     VictoriaMetrics,
+    descendants,
     free_port,
     start_mosquitto,
     start_victoria_metrics,
@@ -145,18 +146,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def process_group(pid: int) -> list[int]:
     """`pid` and its descendants (the gateway and its sink process)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    group = [pid]
-    for p in group:
-        group += [child for child, parent in parents.items() if parent == p]
-    return group
+    return [pid, *descendants(pid)]
 
 
 class GroupWatch:

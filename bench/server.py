@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 from bench.ingest import _varint, cpu_seconds, offer_stream  # noqa: E402
 from bench.ingest import write_site as write_fridges  # noqa: E402
 from tests.harness import (  # noqa: E402
+    descendants,
     free_port,
     start_mosquitto,
     start_postgres,
@@ -226,24 +227,14 @@ class Servers:
 
 def tree_cpu(pid: int) -> float:
     """CPU seconds of a process and all its descendants (PostgreSQL's backends, RabbitMQ's
-    Erlang VM under its start script), the exited ones included."""
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
+    Erlang VM under its start script), the exited ones included (cutime, cstime)."""
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-        todo += children.get(p, [])
     return total
 
 

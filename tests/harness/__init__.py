@@ -23,6 +23,7 @@ from tests.harness.process import (
     LOOPBACK,
     ServiceStartError,
     ServiceUnavailable,
+    descendants,
     free_port,
     stop_all,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Smtp",
     "VictoriaMetrics",
     "Webhook",
+    "descendants",
     "free_port",
     "start_influxdb",
     "start_mosquitto",

@@ -49,6 +49,7 @@ __all__ = [
     "ProcessHandle",
     "ServiceStartError",
     "ServiceUnavailable",
+    "descendants",
     "find_program",
     "free_port",
     "http_ok",
@@ -91,6 +92,22 @@ class ServiceStartError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- ports, waits
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid`'s children, their children and so on, from /proc (Linux), nearest first."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = [pid]
+    for p in found:
+        found += [child for child, parent in parents.items() if parent == p]
+    return found[1:]
 
 
 def free_port() -> int:

@@ -24,25 +24,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Mosquitto, VictoriaMetrics, free_port
+from tests.harness import Mosquitto, VictoriaMetrics, descendants, free_port
 from tests.helpers import wait_until
 from tests.integration.test_durability import FRIDGE, Device, sqlite_seqs
 
 pytestmark = pytest.mark.integration
-
-
-def children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -86,7 +72,7 @@ class GatewayCommand:
         """The pid of its running sink process (waits for one)."""
 
         def one() -> int | None:
-            found = [p for p in children(self.pid) if alive(p)]
+            found = [p for p in descendants(self.pid) if alive(p)]
             return found[0] if len(found) == 1 else None
 
         pid = wait_until(one, 30, "the gateway's sink process")
